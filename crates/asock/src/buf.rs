@@ -1,0 +1,124 @@
+//! Owned buffers: an operation owns its buffers until it completes and hands them back.
+//!
+//! A completion-based socket keeps a pointer to the caller's memory after the submitting call
+//! has returned. In safe Rust a caller can drop or leak anything it merely lends, so the safe API
+//! takes buffers *by value* ([`IoBuf`] for sends, [`IoBufMut`] for receives) and gives them back
+//! in the completion callback. The operation (with its buffers) lives in a heap allocation that
+//! does not move until the completion has run, so a buffer's bytes stay where the OS was told
+//! they are, whatever type holds them.
+//!
+//! [`RawBuf`] is the borrowed-pointer form used by the `unsafe` API (and the C ABI): the caller
+//! promises the memory outlives the completion.
+
+/// A buffer whose bytes can be sent. Implemented for the common owned byte containers.
+pub trait IoBuf: Send + 'static {
+    /// The bytes to send, in order.
+    fn as_bytes(&self) -> &[u8];
+}
+
+/// A buffer that can be received into: all of its bytes (for a `Vec<u8>`, its length, not its
+/// capacity) may be overwritten.
+pub trait IoBufMut: IoBuf {
+    /// The bytes the receive may fill, in order.
+    fn as_bytes_mut(&mut self) -> &mut [u8];
+}
+
+impl IoBuf for Vec<u8> {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+impl IoBufMut for Vec<u8> {
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+impl IoBuf for Box<[u8]> {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+impl IoBufMut for Box<[u8]> {
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+impl<const N: usize> IoBuf for [u8; N] {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+impl<const N: usize> IoBufMut for [u8; N] {
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+impl IoBuf for String {
+    fn as_bytes(&self) -> &[u8] {
+        str::as_bytes(self)
+    }
+}
+impl IoBuf for &'static [u8] {
+    fn as_bytes(&self) -> &[u8] {
+        self
+    }
+}
+impl IoBuf for &'static str {
+    fn as_bytes(&self) -> &[u8] {
+        str::as_bytes(self)
+    }
+}
+
+/// A borrowed buffer descriptor for the `unsafe` API: a pointer and a length, like c-pal's
+/// `ASYNC_SOCKET_BUFFER`.
+///
+/// Building one is safe; using it is not: [`AsyncSocket::send_raw`](crate::AsyncSocket::send_raw)
+/// and [`AsyncSocket::receive_raw`](crate::AsyncSocket::receive_raw) are `unsafe` because the
+/// caller promises that `len` bytes at `ptr` stay valid (and, for a receive, writable and not
+/// otherwise accessed) until the completion callback has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawBuf {
+    /// Start of the memory; a null pointer is rejected with an argument error.
+    pub ptr: *mut u8,
+    /// Number of bytes; zero is rejected with an argument error.
+    pub len: usize,
+}
+
+impl RawBuf {
+    /// A descriptor for `len` bytes at `ptr`.
+    pub fn new(ptr: *mut u8, len: usize) -> Self {
+        Self { ptr, len }
+    }
+}
+
+/// A [`RawBuf`] that passed validation (non-null, non-empty); the `unsafe` submit functions
+/// wrap each descriptor in one so that the owned-buffer machinery can carry it.
+#[derive(Debug)]
+pub(crate) struct CheckedRawBuf(RawBuf);
+
+impl CheckedRawBuf {
+    /// # Safety
+    /// `buf.ptr` must be non-null and valid for reads and writes of `buf.len` bytes, with no other
+    /// access, for as long as the returned value exists.
+    pub(crate) unsafe fn new(buf: RawBuf) -> Self {
+        Self(buf)
+    }
+}
+
+// SAFETY: the memory behind a CheckedRawBuf is, by the contract of `CheckedRawBuf::new`, owned
+// by the operation for its lifetime; moving the descriptor to another thread moves that exclusive
+// access with it.
+unsafe impl Send for CheckedRawBuf {}
+
+impl IoBuf for CheckedRawBuf {
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `CheckedRawBuf::new`'s contract: non-null, valid for `len` bytes while `self` lives.
+        unsafe { std::slice::from_raw_parts(self.0.ptr, self.0.len) }
+    }
+}
+impl IoBufMut for CheckedRawBuf {
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and the memory is exclusively ours (no other access) while `self` lives.
+        unsafe { std::slice::from_raw_parts_mut(self.0.ptr, self.0.len) }
+    }
+}

@@ -1,0 +1,7 @@
+//! The platform-neutral contract: lifecycle states, argument validation and the type-erased
+//! operations whose completion runs exactly once. Every backend builds on this module; none of
+//! it makes a system call.
+
+pub(crate) mod ops;
+pub(crate) mod state;
+pub(crate) mod validate;

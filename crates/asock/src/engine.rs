@@ -1,0 +1,106 @@
+//! The execution engine: a reference-counted pool of worker threads on which every completion
+//! runs.
+//!
+//! Cloning an [`ExecutionEngine`] takes a reference; dropping the last one stops the threads
+//! (also when that happens on one of them, inside a completion). Every
+//! [`AsyncSocket`](crate::AsyncSocket) holds a reference from its creation to its drop.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::result::CreateError;
+use crate::sys;
+
+/// c-pal's default minimum thread count.
+pub const DEFAULT_MIN_THREAD_COUNT: u32 = 4;
+/// c-pal's default maximum thread count: 0, no explicit maximum.
+pub const DEFAULT_MAX_THREAD_COUNT: u32 = 0;
+
+/// Thread counts of an engine (`EXECUTION_ENGINE_PARAMETERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutionEngineParameters {
+    /// Threads started with the engine; 0 is accepted and means one.
+    pub min_thread_count: u32,
+    /// Upper bound on threads, 0 for none; otherwise it must be at least `min_thread_count`.
+    pub max_thread_count: u32,
+}
+
+impl Default for ExecutionEngineParameters {
+    fn default() -> Self {
+        Self {
+            min_thread_count: DEFAULT_MIN_THREAD_COUNT,
+            max_thread_count: DEFAULT_MAX_THREAD_COUNT,
+        }
+    }
+}
+
+struct Handle {
+    params: ExecutionEngineParameters,
+    sys: Arc<sys::Engine>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.sys.shutdown();
+    }
+}
+
+/// A reference to an execution engine. Cheap to clone; the threads stop when the last reference
+/// is dropped.
+///
+/// ```
+/// use asock::{ExecutionEngine, ExecutionEngineParameters};
+///
+/// let engine = ExecutionEngine::new(None).unwrap(); // defaults: 4 threads, no maximum
+/// assert_eq!(engine.parameters().min_thread_count, 4);
+/// let bad = ExecutionEngineParameters { min_thread_count: 5, max_thread_count: 3 };
+/// assert!(ExecutionEngine::new(Some(bad)).is_err());
+/// ```
+#[derive(Clone)]
+pub struct ExecutionEngine {
+    handle: Arc<Handle>,
+}
+
+impl ExecutionEngine {
+    /// Starts an engine. `None` means the defaults (4 threads, no maximum). Parameters with
+    /// `max_thread_count != 0 && max_thread_count < min_thread_count` are rejected with
+    /// [`CreateError::InvalidParameters`].
+    pub fn new(params: Option<ExecutionEngineParameters>) -> Result<Self, CreateError> {
+        let params = params.unwrap_or_default();
+        if params.max_thread_count != 0 && params.max_thread_count < params.min_thread_count {
+            return Err(CreateError::InvalidParameters);
+        }
+        let sys = sys::Engine::new(params.min_thread_count as usize).map_err(CreateError::Io)?;
+        Ok(Self {
+            handle: Arc::new(Handle { params, sys }),
+        })
+    }
+
+    /// The parameters the engine was created with.
+    pub fn parameters(&self) -> ExecutionEngineParameters {
+        self.handle.params
+    }
+
+    /// How many worker threads run completions.
+    pub fn thread_count(&self) -> usize {
+        self.handle.sys.thread_count()
+    }
+
+    /// Number of references to this engine (engine handles and async sockets).
+    pub fn ref_count(&self) -> usize {
+        Arc::strong_count(&self.handle)
+    }
+
+    pub(crate) fn sys(&self) -> &Arc<sys::Engine> {
+        &self.handle.sys
+    }
+}
+
+impl fmt::Debug for ExecutionEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutionEngine")
+            .field("parameters", &self.handle.params)
+            .field("threads", &self.thread_count())
+            .finish()
+    }
+}

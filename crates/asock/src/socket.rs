@@ -1,0 +1,282 @@
+//! The async socket: completion-style send, receive and readiness notification on an
+//! [`ExecutionEngine`]'s threads.
+
+use std::fmt;
+use std::io;
+
+use crate::buf::{CheckedRawBuf, IoBuf, IoBufMut, RawBuf};
+use crate::core::ops;
+use crate::core::state::SocketState;
+use crate::core::validate;
+use crate::engine::ExecutionEngine;
+use crate::result::{
+    CreateError, NotifyResult, NotifyType, OpenError, OpenResult, ReceiveResult, SendResult,
+    SubmitError, SubmitErrorKind,
+};
+use crate::sys;
+use crate::transport::SocketTransport;
+
+/// A replacement for the `send(2)` / `recv(2)` calls of an async socket
+/// ([`AsyncSocket::with_transport`]); readiness still comes from the socket given to `open`.
+///
+/// Both functions must behave like the system calls on a non-blocking socket: return the number
+/// of bytes moved, `Ok(0)` from `recv` at end of stream, an error of kind
+/// [`io::ErrorKind::WouldBlock`] when nothing can be moved now, a reset as
+/// [`io::ErrorKind::ConnectionReset`], anything else as another error. A `send` that returns
+/// `Ok(0)` for a non-empty buffer fails the send (it is never retried in a loop).
+pub trait Transport: Send + Sync + 'static {
+    /// Sends bytes from `buf` on `socket`.
+    fn send(&self, socket: &socket2::Socket, buf: &[u8]) -> io::Result<usize>;
+    /// Receives bytes into `buf` from `socket`.
+    fn recv(&self, socket: &socket2::Socket, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// An async socket.
+///
+/// Lifecycle: [`new`](Self::new) (CLOSED) → [`open`](Self::open) with a connected
+/// [`SocketTransport`] (OPEN) → operations → [`close`](Self::close) (CLOSED; may be opened again
+/// with a new transport) → drop.
+///
+/// # Completions
+/// Each operation that is accepted (the submitting call returned `Ok`) completes **exactly once**,
+/// also when the socket is closed or dropped meanwhile, by calling its callback on one of the
+/// engine's worker threads — never inside the submitting call. A socket's receives complete in
+/// submission order, and so do its sends; the bytes of concurrent sends never interleave. A
+/// callback may submit the next operation or close the socket.
+///
+/// # Example
+/// ```
+/// use asock::{AsyncSocket, ExecutionEngine, ReceiveResult, SendResult, SocketTransport};
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+///
+/// let engine = ExecutionEngine::new(None)?;
+/// let mut listener = SocketTransport::server();
+/// listener.listen_on("127.0.0.1:0".parse()?, 16)?;
+/// let port = listener.local_port().unwrap();
+/// let mut client = SocketTransport::client();
+/// client.connect("127.0.0.1", port, Duration::from_secs(5))?;
+/// let server = listener.accept(Duration::from_secs(5))?.expect("a connection");
+///
+/// let (a, b) = (AsyncSocket::new(&engine)?, AsyncSocket::new(&engine)?);
+/// a.open(client)?;
+/// b.open(server)?;
+///
+/// let (tx, rx) = mpsc::channel();
+/// let tx2 = tx.clone();
+/// b.receive(vec![vec![0u8; 16]], move |r, n, bufs| {
+///     tx2.send(format!("{r:?} {}", String::from_utf8_lossy(&bufs[0][..n as usize]))).unwrap();
+/// })?;
+/// a.send(vec![b"hello".to_vec()], move |r, _bufs| tx.send(format!("{r:?}")).unwrap())?;
+/// let mut got = vec![rx.recv()?, rx.recv()?];
+/// got.sort();
+/// assert_eq!(got, ["Ok", "Ok hello"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AsyncSocket {
+    io: sys::SocketIo,
+    // Declared after `io`: the engine reference is released after the socket is closed.
+    engine: ExecutionEngine,
+}
+
+impl AsyncSocket {
+    /// Creates a CLOSED async socket on `engine`, taking a reference to it.
+    pub fn new(engine: &ExecutionEngine) -> Result<Self, CreateError> {
+        Ok(Self {
+            io: sys::SocketIo::new(engine.sys().clone(), None),
+            engine: engine.clone(),
+        })
+    }
+
+    /// Creates a CLOSED async socket whose sends and receives go through `transport` instead of
+    /// the system calls (see [`Transport`]).
+    pub fn with_transport(
+        engine: &ExecutionEngine,
+        transport: impl Transport,
+    ) -> Result<Self, CreateError> {
+        Ok(Self {
+            io: sys::SocketIo::new(engine.sys().clone(), Some(Box::new(transport))),
+            engine: engine.clone(),
+        })
+    }
+
+    /// The engine this socket runs on.
+    pub fn engine(&self) -> &ExecutionEngine {
+        &self.engine
+    }
+
+    /// Where the socket is in its lifecycle.
+    pub fn state(&self) -> SocketState {
+        self.io.state()
+    }
+
+    /// Opens the async socket on a connected transport, which it then owns and closes at
+    /// [`close`](Self::close). On failure nothing changed and the error hands the transport back.
+    ///
+    /// Fails when the transport holds no socket ([`OpenErrorKind::InvalidTransport`]), when the
+    /// async socket is not CLOSED ([`OpenErrorKind::NotClosed`]) or when the OS refuses to
+    /// register the socket.
+    ///
+    /// [`OpenErrorKind::InvalidTransport`]: crate::OpenErrorKind::InvalidTransport
+    /// [`OpenErrorKind::NotClosed`]: crate::OpenErrorKind::NotClosed
+    pub fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
+        self.io.open(transport)
+    }
+
+    /// c-pal's `open_async`: like [`open`](Self::open), then, on success only, calls
+    /// `on_open_complete(OpenResult::Ok)` on the calling thread before returning.
+    pub fn open_async(
+        &self,
+        transport: SocketTransport,
+        on_open_complete: impl FnOnce(OpenResult),
+    ) -> Result<(), OpenError> {
+        self.io.open(transport)?;
+        on_open_complete(OpenResult::Ok);
+        Ok(())
+    }
+
+    /// Closes the socket: moves to CLOSING, cancels every pending operation, waits until each
+    /// pending completion has run (exactly once, [`SendResult::Abandoned`] /
+    /// [`ReceiveResult::Abandoned`] / [`NotifyResult::Abandoned`] for the cancelled ones), closes
+    /// the socket and returns in CLOSED. Idempotent; a second concurrent close waits for CLOSED
+    /// too. From inside one of this socket's own completions it does not wait for that one.
+    ///
+    /// # Blocking
+    /// Blocks while another thread is delivering one of this socket's completions. Two callbacks
+    /// of two sockets that close each other from two threads at once would wait for each other.
+    pub fn close(&self) {
+        self.io.close()
+    }
+
+    /// Sends every byte of `bufs`, in order, then calls `on_complete` with the result and the
+    /// buffers. Bytes of concurrent sends on one socket never interleave.
+    ///
+    /// Returns an error, hands the buffers back and never calls `on_complete` when: `bufs` is
+    /// empty, a buffer is empty, the total exceeds `u32::MAX`
+    /// ([`SubmitErrorKind::InvalidArgument`]); the socket is not OPEN, or the connection was found
+    /// reset when the send was tried ([`SubmitErrorKind::NotOpen`]); the OS refused the send at once
+    /// ([`SubmitErrorKind::Io`]).
+    pub fn send<B, F>(&self, bufs: Vec<B>, on_complete: F) -> Result<(), SubmitError<Vec<B>>>
+    where
+        B: IoBuf,
+        F: FnOnce(SendResult, Vec<B>) + Send + 'static,
+    {
+        let total =
+            match validate::buffers(bufs.len(), bufs.iter().map(|b| (true, b.as_bytes().len()))) {
+                Ok(t) => t,
+                Err(why) => {
+                    return Err(SubmitError::new(
+                        SubmitErrorKind::InvalidArgument(why),
+                        bufs,
+                    ))
+                }
+            };
+        let op = ops::send_op(bufs, on_complete);
+        self.io
+            .submit_send(op, total as usize)
+            .map_err(|(kind, op)| SubmitError::new(kind, ops::reclaimed(op.reclaim())))
+    }
+
+    /// Receives into `bufs`, filling them in order like `readv`, and calls `on_complete` with the
+    /// result, the number of bytes received and the buffers as soon as at least one byte has
+    /// arrived. The peer closing the connection gives [`ReceiveResult::Abandoned`] with 0 bytes,
+    /// after any data it sent before has been delivered; a receive never completes `Ok` with 0
+    /// bytes.
+    ///
+    /// Returns an error, hands the buffers back and never calls `on_complete` for the argument
+    /// errors of [`send`](Self::send) and when the socket is not OPEN.
+    pub fn receive<B, F>(&self, bufs: Vec<B>, on_complete: F) -> Result<(), SubmitError<Vec<B>>>
+    where
+        B: IoBufMut,
+        F: FnOnce(ReceiveResult, u32, Vec<B>) + Send + 'static,
+    {
+        if let Err(why) =
+            validate::buffers(bufs.len(), bufs.iter().map(|b| (true, b.as_bytes().len())))
+        {
+            return Err(SubmitError::new(
+                SubmitErrorKind::InvalidArgument(why),
+                bufs,
+            ));
+        }
+        let op = ops::recv_op(bufs, on_complete);
+        self.io
+            .submit_recv(op)
+            .map_err(|(kind, op)| SubmitError::new(kind, ops::reclaimed(op.reclaim())))
+    }
+
+    /// Calls `on_complete` once when the socket is readable ([`NotifyType::In`]) or writable
+    /// ([`NotifyType::Out`]): with [`NotifyResult::In`] / [`NotifyResult::Out`], with
+    /// [`NotifyResult::Error`] when the socket reports an error, or [`NotifyResult::Abandoned`]
+    /// when it is closed first. Nothing is read or written.
+    ///
+    /// Returns [`SubmitErrorKind::NotOpen`] when the socket is not OPEN (and
+    /// [`SubmitErrorKind::Unsupported`] on platforms without readiness notification).
+    pub fn notify_io<F>(&self, io_type: NotifyType, on_complete: F) -> Result<(), SubmitError<()>>
+    where
+        F: FnOnce(NotifyResult) + Send + 'static,
+    {
+        self.io
+            .submit_notify(io_type, Box::new(on_complete))
+            .map_err(|(kind, _op)| SubmitError::new(kind, ()))
+    }
+
+    /// [`send`](Self::send) with borrowed memory, for callers that manage it themselves (the C
+    /// ABI). Null pointers and zero lengths are argument errors.
+    ///
+    /// # Safety
+    /// If this returns `Ok`, every buffer's `len` bytes at `ptr` must stay valid for reads, and
+    /// unmodified, until `on_complete` has returned. The descriptor slice itself may be
+    /// released as soon as the call returns.
+    pub unsafe fn send_raw<F>(&self, bufs: &[RawBuf], on_complete: F) -> Result<(), SubmitError<()>>
+    where
+        F: FnOnce(SendResult) + Send + 'static,
+    {
+        let checked = match check_raw(bufs) {
+            // SAFETY: forwarded from this function's contract; `check_raw` rejected null/empty.
+            Ok(()) => bufs
+                .iter()
+                .map(|b| unsafe { CheckedRawBuf::new(*b) })
+                .collect(),
+            Err(why) => return Err(SubmitError::new(SubmitErrorKind::InvalidArgument(why), ())),
+        };
+        self.send(checked, move |r, _bufs| on_complete(r))
+            .map_err(|e| e.map(|_| ()))
+    }
+
+    /// [`receive`](Self::receive) into borrowed memory (the C ABI's form).
+    ///
+    /// # Safety
+    /// If this returns `Ok`, every buffer's `len` bytes at `ptr` must stay valid for writes, and
+    /// not be accessed otherwise, until `on_complete` has returned.
+    pub unsafe fn receive_raw<F>(
+        &self,
+        bufs: &[RawBuf],
+        on_complete: F,
+    ) -> Result<(), SubmitError<()>>
+    where
+        F: FnOnce(ReceiveResult, u32) + Send + 'static,
+    {
+        let checked = match check_raw(bufs) {
+            // SAFETY: forwarded from this function's contract; `check_raw` rejected null/empty.
+            Ok(()) => bufs
+                .iter()
+                .map(|b| unsafe { CheckedRawBuf::new(*b) })
+                .collect(),
+            Err(why) => return Err(SubmitError::new(SubmitErrorKind::InvalidArgument(why), ())),
+        };
+        self.receive(checked, move |r, n, _bufs| on_complete(r, n))
+            .map_err(|e| e.map(|_| ()))
+    }
+}
+
+fn check_raw(bufs: &[RawBuf]) -> Result<(), &'static str> {
+    validate::buffers(bufs.len(), bufs.iter().map(|b| (!b.ptr.is_null(), b.len))).map(|_| ())
+}
+
+impl fmt::Debug for AsyncSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncSocket")
+            .field("state", &self.state())
+            .finish()
+    }
+}

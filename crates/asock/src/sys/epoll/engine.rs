@@ -1,0 +1,379 @@
+//! The execution engine on Linux: worker threads sharing one `epoll` instance.
+//!
+//! # Roles
+//! * **Poller**: at most one worker at a time holds the poller role and waits in `epoll_wait`.
+//!   When it returns, it runs the first ready source itself (on its own stack) and keeps the role,
+//!   so in a ping-pong the reply's readiness is picked up by the same thread without any wake-up.
+//!   Further ready sources of the same batch go to the shared queue and wake parked workers.
+//! * **Parked workers** sleep on a condition variable. One of them, the *sentinel*, sleeps with a
+//!   timeout: when it wakes and finds the poller busy outside `epoll_wait` for longer than
+//!   [`STALL`] (a slow callback), it takes the poller role over, so other sockets keep
+//!   completing. The old poller, back from its callback, sees it lost the role and parks.
+//! * **Injection**: work handed in from a thread that is not a worker of this engine goes to the
+//!   shared queue and wakes a parked worker, or the poller through an `eventfd`.
+//! * **Local queue**: work made ready by a worker for its own engine (a completion produced
+//!   inside a callback) goes to that worker's local queue and runs after the current callback
+//!   returns, with no wake-up.
+//!
+//! # Shutdown
+//! Dropping the last [`crate::ExecutionEngine`] sets the shutdown flag and wakes everybody.
+//! From a non-worker thread it joins the workers; from a worker it returns at once and that worker
+//! exits when its current callback returns (a thread cannot join itself).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::os;
+
+/// How long the poller may stay outside `epoll_wait` before a parked worker takes its role.
+const STALL: Duration = Duration::from_millis(20);
+/// How often the sentinel looks at the poller.
+const WATCH: Duration = Duration::from_millis(20);
+/// Token of the engine's own eventfd in the epoll set.
+const WAKE_TOKEN: u64 = u64::MAX;
+/// Events fetched per `epoll_wait`.
+const EVENTS: usize = 256;
+
+/// Something registered with the engine: a socket.
+pub(crate) trait Source: Send + Sync {
+    /// Records the readiness `events` (`EPOLL*` bits); returns `true` when the source must now be
+    /// run and the caller is the one to schedule it.
+    fn on_ready(&self, events: u32) -> bool;
+    /// Performs the source's pending work and delivers its completions.
+    fn run(self: Arc<Self>);
+}
+
+type Task = Arc<dyn Source>;
+
+/// A small unique id for the current thread (0 is never used).
+pub(crate) fn thread_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local!(static ID: Cell<u64> = const { Cell::new(0) });
+    ID.try_with(|id| {
+        if id.get() == 0 {
+            id.set(NEXT.fetch_add(1, Relaxed));
+        }
+        id.get()
+    })
+    .unwrap_or(u64::MAX)
+}
+
+struct Local {
+    engine: *const Engine,
+    queue: VecDeque<Task>,
+}
+
+thread_local!(static WORKER: RefCell<Option<Local>> = const { RefCell::new(None) });
+
+#[derive(Default)]
+struct Slab {
+    entries: Vec<(u32, Option<Task>)>,
+    free: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Sched {
+    inject: VecDeque<Task>,
+    parked: usize,
+    sentinel: bool,
+    poller_held: bool,
+    poller_gen: u64,
+    shutdown: bool,
+}
+
+/// One engine's threads and its epoll instance.
+pub(crate) struct Engine {
+    epfd: OwnedFd,
+    wakefd: OwnedFd,
+    registry: Mutex<Slab>,
+    sched: Mutex<Sched>,
+    cv: Condvar,
+    inject_len: AtomicUsize,
+    in_epoll: AtomicBool,
+    shutdown: AtomicBool,
+    /// Milliseconds since `epoch` when the poller last left `epoll_wait`.
+    busy_since: AtomicU64,
+    epoch: Instant,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    thread_count: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a panic happened elsewhere while holding it; our critical
+    // sections keep their data consistent at every step, so carry on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Engine {
+    /// Creates the epoll instance and starts `threads` workers (at least one).
+    pub(crate) fn new(threads: usize) -> io::Result<Arc<Engine>> {
+        let threads = threads.max(1);
+        let epfd = os::epoll_create()?;
+        let wakefd = os::eventfd()?;
+        os::epoll_add(&epfd, wakefd.as_raw_fd(), libc::EPOLLIN as u32, WAKE_TOKEN)?;
+        let engine = Arc::new(Engine {
+            epfd,
+            wakefd,
+            registry: Mutex::default(),
+            sched: Mutex::default(),
+            cv: Condvar::new(),
+            inject_len: AtomicUsize::new(0),
+            in_epoll: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            busy_since: AtomicU64::new(0),
+            epoch: Instant::now(),
+            threads: Mutex::default(),
+            thread_count: threads,
+        });
+        for i in 0..threads {
+            let e = Arc::clone(&engine);
+            let spawned = std::thread::Builder::new()
+                .name(format!("asock-worker-{i}"))
+                .spawn(move || e.worker_main());
+            match spawned {
+                Ok(h) => lock(&engine.threads).push(h),
+                Err(err) => {
+                    engine.shutdown();
+                    return Err(err);
+                }
+            }
+        }
+        Ok(engine)
+    }
+
+    /// Number of worker threads.
+    pub(crate) fn thread_count(&self) -> usize {
+        self.thread_count
+    }
+
+    /// Stops the workers (see the module docs).
+    pub(crate) fn shutdown(&self) {
+        lock(&self.sched).shutdown = true;
+        self.shutdown.store(true, SeqCst);
+        self.cv.notify_all();
+        os::eventfd_signal(&self.wakefd);
+        let handles = std::mem::take(&mut *lock(&self.threads));
+        if !self.is_current_worker() {
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// Whether the calling thread is one of this engine's workers.
+    pub(crate) fn is_current_worker(&self) -> bool {
+        WORKER
+            .try_with(|w| {
+                w.borrow()
+                    .as_ref()
+                    .is_some_and(|l| std::ptr::eq(l.engine, self))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Registers `fd` (edge-triggered, both directions and peer hang-up) for `source`;
+    /// returns its token.
+    pub(crate) fn register(&self, fd: RawFd, source: Task) -> io::Result<u64> {
+        let mut slab = lock(&self.registry);
+        let idx = match slab.free.pop() {
+            Some(i) => i,
+            None => {
+                slab.entries.push((0, None));
+                (slab.entries.len() - 1) as u32
+            }
+        };
+        let entry = &mut slab.entries[idx as usize];
+        entry.0 = entry.0.wrapping_add(1);
+        entry.1 = Some(source);
+        let token = (u64::from(entry.0) << 32) | u64::from(idx);
+        let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        if let Err(e) = os::epoll_add(&self.epfd, fd, interest, token) {
+            slab.entries[idx as usize].1 = None;
+            slab.free.push(idx);
+            return Err(e);
+        }
+        Ok(token)
+    }
+
+    /// Removes `fd` from the epoll set and forgets its token; an event already fetched for it is
+    /// ignored.
+    pub(crate) fn deregister(&self, token: u64, fd: RawFd) {
+        let _ = os::epoll_del(&self.epfd, fd);
+        let idx = (token & 0xffff_ffff) as usize;
+        let mut slab = lock(&self.registry);
+        if let Some(entry) = slab.entries.get_mut(idx) {
+            if u64::from(entry.0) == token >> 32 && entry.1.take().is_some() {
+                entry.0 = entry.0.wrapping_add(1);
+                slab.free.push(idx as u32);
+            }
+        }
+    }
+
+    fn lookup(&self, token: u64) -> Option<Task> {
+        let slab = lock(&self.registry);
+        let entry = slab.entries.get((token & 0xffff_ffff) as usize)?;
+        if u64::from(entry.0) != token >> 32 {
+            return None;
+        }
+        entry.1.clone()
+    }
+
+    /// Has `task` run on a worker: on the current worker after its current work if the caller is
+    /// one of this engine's workers, otherwise on whichever worker is free.
+    pub(crate) fn schedule(&self, task: Task) {
+        let rest = WORKER
+            .try_with(|w| match &mut *w.borrow_mut() {
+                Some(l) if std::ptr::eq(l.engine, self) => {
+                    l.queue.push_back(task.clone());
+                    false
+                }
+                _ => true,
+            })
+            .unwrap_or(true);
+        if rest {
+            self.inject(std::iter::once(task));
+        }
+    }
+
+    fn inject(&self, tasks: impl Iterator<Item = Task>) {
+        let mut s = lock(&self.sched);
+        let before = s.inject.len();
+        s.inject.extend(tasks);
+        let added = s.inject.len() - before;
+        if added == 0 {
+            return;
+        }
+        self.inject_len.fetch_add(added, SeqCst);
+        let wake = added.min(s.parked);
+        drop(s);
+        for _ in 0..wake {
+            self.cv.notify_one();
+        }
+        if wake == 0 && self.in_epoll.load(SeqCst) {
+            os::eventfd_signal(&self.wakefd);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn run_local(&self) {
+        loop {
+            let next = WORKER.with(|w| w.borrow_mut().as_mut().and_then(|l| l.queue.pop_front()));
+            match next {
+                Some(t) => t.run(),
+                None => return,
+            }
+        }
+    }
+
+    fn worker_main(self: Arc<Self>) {
+        WORKER.with(|w| {
+            *w.borrow_mut() = Some(Local {
+                engine: Arc::as_ptr(&self),
+                queue: VecDeque::new(),
+            })
+        });
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        let mut my_gen = 0u64;
+        loop {
+            self.run_local();
+            let mut s = lock(&self.sched);
+            if let Some(t) = s.inject.pop_front() {
+                self.inject_len.fetch_sub(1, SeqCst);
+                drop(s);
+                t.run();
+                continue;
+            }
+            if s.shutdown {
+                break;
+            }
+            let poll = if my_gen != 0 && s.poller_held && s.poller_gen == my_gen {
+                true
+            } else if !s.poller_held {
+                s.poller_held = true;
+                s.poller_gen += 1;
+                my_gen = s.poller_gen;
+                true
+            } else {
+                my_gen = 0;
+                false
+            };
+            if poll {
+                drop(s);
+                self.poll_once(&mut events);
+                continue;
+            }
+            s.parked += 1;
+            if s.sentinel {
+                s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+                s.parked -= 1;
+                continue;
+            }
+            s.sentinel = true;
+            let (mut s, res) = self
+                .cv
+                .wait_timeout(s, WATCH)
+                .unwrap_or_else(|e| e.into_inner());
+            s.parked -= 1;
+            s.sentinel = false;
+            let busy = self.now_ms().saturating_sub(self.busy_since.load(Relaxed));
+            if res.timed_out()
+                && s.poller_held
+                && !self.in_epoll.load(SeqCst)
+                && busy >= STALL.as_millis() as u64
+            {
+                // The poller is stuck in a callback: take its role over.
+                s.poller_gen += 1;
+                my_gen = s.poller_gen;
+                self.busy_since.store(self.now_ms(), Relaxed);
+            }
+        }
+        let leftover = WORKER.with(|w| w.borrow_mut().take());
+        drop(leftover);
+    }
+
+    fn poll_once(&self, events: &mut [libc::epoll_event]) {
+        self.in_epoll.store(true, SeqCst);
+        let timeout = if self.inject_len.load(SeqCst) > 0 || self.shutdown.load(SeqCst) {
+            0
+        } else {
+            -1
+        };
+        let n = os::epoll_wait(&self.epfd, events, timeout).unwrap_or(0);
+        self.in_epoll.store(false, SeqCst);
+        self.busy_since.store(self.now_ms(), Relaxed);
+        let mut first: Option<Task> = None;
+        let mut rest: Vec<Task> = Vec::new();
+        for ev in &events[..n] {
+            let (token, bits) = (ev.u64, ev.events);
+            if token == WAKE_TOKEN {
+                os::eventfd_drain(&self.wakefd);
+                continue;
+            }
+            let Some(src) = self.lookup(token) else {
+                continue;
+            };
+            if src.on_ready(bits) {
+                if first.is_none() {
+                    first = Some(src);
+                } else {
+                    rest.push(src);
+                }
+            }
+        }
+        if !rest.is_empty() {
+            self.inject(rest.into_iter());
+        }
+        if let Some(t) = first {
+            t.run();
+        }
+    }
+}

@@ -1,0 +1,639 @@
+//! One async socket on the epoll backend.
+//!
+//! # State and ownership
+//! Everything mutable lives in [`Inner`] behind one mutex: the lifecycle state, the socket, the
+//! readiness the kernel last reported, a FIFO queue per direction, the completions ready to be
+//! delivered (`done`) and the identity of the thread delivering them (`runner`).
+//!
+//! * System calls for queued operations are made with the mutex held (they never block: the
+//!   socket is non-blocking), always for the *head* of a queue, so bytes of concurrent sends never
+//!   interleave and receives fill in submission order.
+//! * Completions are delivered with the mutex released, by exactly one thread at a time, the
+//!   runner, in the order they were produced; an operation leaves every queue exactly once, into
+//!   `done`, so it completes exactly once.
+//! * A submission may make the system call at once on the caller's thread (the fast path), but
+//!   its completion is always delivered by the runner on an engine worker: after the current
+//!   callback returns when the caller is a worker, otherwise on a worker it wakes.
+//!
+//! # Readiness
+//! The socket is registered once, edge-triggered, for both directions. An edge sets `readable` /
+//! `writable`; a `WouldBlock`, a short read or a short write clears it (on a stream socket a short
+//! transfer means the kernel buffer was drained or filled). A receive never completes with 0 bytes
+//! unless the peer closed the connection, and data queued before the peer's end of stream is
+//! delivered first.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use super::engine::{thread_id, Engine, Source};
+use super::os;
+use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
+use crate::core::state::SocketState;
+use crate::result::{
+    NotifyResult, NotifyType, OpenError, OpenErrorKind, ReceiveResult, SendResult, SubmitErrorKind,
+};
+use crate::transport::SocketTransport;
+use crate::Transport;
+
+/// iovecs handed to one system call.
+const IOV_BATCH: usize = 64;
+
+struct PendingSend {
+    op: Box<dyn SendOp>,
+    total: usize,
+    sent: usize,
+}
+
+struct Inner {
+    state: SocketState,
+    transport: Option<SocketTransport>,
+    fd: RawFd,
+    token: u64,
+    readable: bool,
+    writable: bool,
+    error: bool,
+    sends: VecDeque<PendingSend>,
+    recvs: VecDeque<Box<dyn RecvOp>>,
+    notifies: VecDeque<(NotifyType, NotifyOp)>,
+    done: VecDeque<Completion>,
+    /// Thread delivering completions, 0 when none.
+    runner: u64,
+    /// Scheduled on the engine and not yet run.
+    queued: bool,
+}
+
+struct Shared {
+    engine: Arc<Engine>,
+    custom: Option<Box<dyn Transport>>,
+    inner: Mutex<Inner>,
+    /// Signalled when `state` becomes CLOSED or `runner` becomes 0.
+    cv: Condvar,
+}
+
+/// The backend half of an [`crate::AsyncSocket`].
+pub(crate) struct SocketIo {
+    shared: Arc<Shared>,
+}
+
+enum Step {
+    /// Bytes moved; `short` when fewer than offered (the kernel buffer is now full / empty).
+    Moved {
+        n: usize,
+        short: bool,
+    },
+    WouldBlock,
+    /// End of stream (receive only).
+    Eof,
+    Failed(io::Error),
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+    )
+}
+
+/// Linux send completion for an error: a reset is ABANDONED, anything else ERROR.
+fn send_failure(e: &io::Error) -> SendResult {
+    if is_reset(e) {
+        SendResult::Abandoned
+    } else {
+        SendResult::Error
+    }
+}
+
+impl SocketIo {
+    /// An async socket in the CLOSED state on `engine`, optionally with a custom transport.
+    pub(crate) fn new(engine: Arc<Engine>, custom: Option<Box<dyn Transport>>) -> Self {
+        SocketIo {
+            shared: Arc::new(Shared {
+                engine,
+                custom,
+                inner: Mutex::new(Inner {
+                    state: SocketState::Closed,
+                    transport: None,
+                    fd: -1,
+                    token: 0,
+                    readable: false,
+                    writable: false,
+                    error: false,
+                    sends: VecDeque::new(),
+                    recvs: VecDeque::new(),
+                    notifies: VecDeque::new(),
+                    done: VecDeque::new(),
+                    runner: 0,
+                    queued: false,
+                }),
+                cv: Condvar::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn state(&self) -> SocketState {
+        self.shared.lock().state
+    }
+
+    pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
+        let fd = match transport.socket() {
+            Some(s) => s.as_raw_fd(),
+            None => return Err(OpenError::new(OpenErrorKind::InvalidTransport, transport)),
+        };
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if g.state != SocketState::Closed {
+            return Err(OpenError::new(OpenErrorKind::NotClosed, transport));
+        }
+        g.state = SocketState::Opening;
+        let registered = os::set_nonblocking(fd)
+            .and_then(|()| sh.engine.register(fd, Arc::clone(sh) as Arc<dyn Source>));
+        let token = match registered {
+            Ok(t) => t,
+            Err(e) => {
+                g.state = SocketState::Closed;
+                sh.cv.notify_all();
+                return Err(OpenError::new(OpenErrorKind::Io(e), transport));
+            }
+        };
+        g.transport = Some(transport);
+        g.fd = fd;
+        g.token = token;
+        g.readable = false;
+        g.writable = true;
+        g.error = false;
+        g.state = SocketState::Open;
+        Ok(())
+    }
+
+    pub(crate) fn submit_send(
+        &self,
+        op: Box<dyn SendOp>,
+        total: usize,
+    ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if g.state != SocketState::Open {
+            return Err((SubmitErrorKind::NotOpen, op));
+        }
+        let was_empty = g.sends.is_empty();
+        g.sends.push_back(PendingSend { op, total, sent: 0 });
+        if was_empty && g.writable {
+            // Fast path: try at once. A failure before any byte left is reported synchronously.
+            match sh.send_step(&mut g) {
+                Step::Failed(e) if e.kind() != io::ErrorKind::Interrupted => {
+                    let p = g.sends.pop_front().expect("head exists");
+                    if p.sent == 0 {
+                        let kind = if is_reset(&e) {
+                            SubmitErrorKind::NotOpen
+                        } else {
+                            SubmitErrorKind::Io(e)
+                        };
+                        return Err((kind, p.op));
+                    }
+                    g.done.push_back(Completion::Send(p.op, send_failure(&e)));
+                }
+                step => Shared::apply_send_step(&mut g, step),
+            }
+            sh.progress_send(&mut g);
+        }
+        sh.kick(g);
+        Ok(())
+    }
+
+    pub(crate) fn submit_recv(
+        &self,
+        op: Box<dyn RecvOp>,
+    ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if g.state != SocketState::Open {
+            return Err((SubmitErrorKind::NotOpen, op));
+        }
+        let was_empty = g.recvs.is_empty();
+        g.recvs.push_back(op);
+        if was_empty && g.readable {
+            sh.progress_recv(&mut g);
+        }
+        sh.kick(g);
+        Ok(())
+    }
+
+    pub(crate) fn submit_notify(
+        &self,
+        io_type: NotifyType,
+        op: NotifyOp,
+    ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if g.state != SocketState::Open {
+            return Err((SubmitErrorKind::NotOpen, op));
+        }
+        g.notifies.push_back((io_type, op));
+        sh.progress_notify(&mut g, true);
+        sh.kick(g);
+        Ok(())
+    }
+
+    pub(crate) fn close(&self) {
+        self.shared.close();
+    }
+}
+
+impl Drop for SocketIo {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        self.cv.wait(g).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After a submission: make sure produced completions get delivered by a runner.
+    fn kick(self: &Arc<Self>, mut g: MutexGuard<'_, Inner>) {
+        if g.done.is_empty() || g.runner != 0 || g.queued {
+            return;
+        }
+        g.queued = true;
+        drop(g);
+        self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
+    }
+
+    // ----- system calls for the head of each queue -------------------------------------------
+
+    fn send_step(&self, g: &mut Inner) -> Step {
+        let fd = g.fd;
+        let Some(head) = g.sends.front_mut() else {
+            return Step::WouldBlock;
+        };
+        // Locate the first unsent byte.
+        let mut skip = head.sent;
+        let mut first = 0;
+        while first < head.op.buf_count() && skip >= head.op.buf(first).len() {
+            skip -= head.op.buf(first).len();
+            first += 1;
+        }
+        if let Some(custom) = &self.custom {
+            let buf = &head.op.buf(first)[skip..];
+            let sock = g.transport.as_ref().and_then(|t| t.socket());
+            let Some(sock) = sock else {
+                return Step::Failed(io::ErrorKind::NotConnected.into());
+            };
+            return match custom.send(sock, buf) {
+                Ok(0) => Step::Failed(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the custom transport wrote 0 bytes",
+                )),
+                Ok(n) if n > buf.len() => Step::Failed(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the custom transport reported more bytes than offered",
+                )),
+                Ok(n) => Step::Moved { n, short: false },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+                Err(e) => Step::Failed(e),
+            };
+        }
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; IOV_BATCH];
+        let mut cnt = 0;
+        let mut offered = 0;
+        for i in first..head.op.buf_count() {
+            if cnt == IOV_BATCH {
+                break;
+            }
+            let b = &head.op.buf(i)[if i == first { skip } else { 0 }..];
+            iov[cnt] = libc::iovec {
+                iov_base: b.as_ptr() as *mut libc::c_void,
+                iov_len: b.len(),
+            };
+            offered += b.len();
+            cnt += 1;
+        }
+        match os::sendmsg(fd, &iov[..cnt]) {
+            Ok(n) => Step::Moved {
+                n,
+                short: n < offered,
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+            Err(e) => Step::Failed(e),
+        }
+    }
+
+    fn progress_send(&self, g: &mut Inner) {
+        while g.writable && !g.sends.is_empty() {
+            let step = self.send_step(g);
+            Shared::apply_send_step(g, step);
+        }
+    }
+
+    /// Accounts one system call's outcome to the head send.
+    fn apply_send_step(g: &mut Inner, step: Step) {
+        match step {
+            Step::Moved { n, short } => {
+                let head = g.sends.front_mut().expect("head exists");
+                head.sent += n;
+                if head.sent >= head.total {
+                    let p = g.sends.pop_front().expect("head exists");
+                    g.done.push_back(Completion::Send(p.op, SendResult::Ok));
+                }
+                if short {
+                    g.writable = false;
+                }
+            }
+            Step::WouldBlock => g.writable = false,
+            Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Step::Failed(e) => {
+                let p = g.sends.pop_front().expect("head exists");
+                g.done.push_back(Completion::Send(p.op, send_failure(&e)));
+            }
+            Step::Eof => {
+                let p = g.sends.pop_front().expect("head exists");
+                g.done.push_back(Completion::Send(p.op, SendResult::Error));
+            }
+        }
+    }
+
+    fn recv_step(&self, g: &mut Inner) -> Step {
+        let fd = g.fd;
+        let Some(head) = g.recvs.front_mut() else {
+            return Step::WouldBlock;
+        };
+        if let Some(custom) = &self.custom {
+            let Some(sock) = g.transport.as_ref().and_then(|t| t.socket()) else {
+                return Step::Failed(io::ErrorKind::NotConnected.into());
+            };
+            // Fill the buffers in order, one call per buffer, like recv(2) in a loop.
+            let mut total = 0;
+            for i in 0..head.buf_count() {
+                let buf = head.buf_mut(i);
+                let len = buf.len();
+                let mut filled = 0;
+                while filled < len {
+                    match custom.recv(sock, &mut buf[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n.min(len - filled),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if total + filled > 0 => {
+                            let _ = e;
+                            return Step::Moved {
+                                n: total + filled,
+                                short: false,
+                            };
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
+                        Err(e) => return Step::Failed(e),
+                    }
+                    if filled < len {
+                        // A short read: take what we have rather than wait for more.
+                        break;
+                    }
+                }
+                total += filled;
+                if filled < len {
+                    break;
+                }
+            }
+            return if total == 0 {
+                Step::Eof
+            } else {
+                Step::Moved {
+                    n: total,
+                    short: false,
+                }
+            };
+        }
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; IOV_BATCH];
+        let cnt = head.buf_count().min(IOV_BATCH);
+        let mut offered = 0;
+        for (i, slot) in iov.iter_mut().enumerate().take(cnt) {
+            let b = head.buf_mut(i);
+            *slot = libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            };
+            offered += b.len();
+        }
+        match os::readv(fd, &iov[..cnt]) {
+            Ok(0) => Step::Eof,
+            Ok(n) => Step::Moved {
+                n,
+                short: n < offered,
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+            Err(e) => Step::Failed(e),
+        }
+    }
+
+    fn progress_recv(&self, g: &mut Inner) {
+        while g.readable && !g.recvs.is_empty() {
+            let (result, bytes) = match self.recv_step(g) {
+                Step::Moved { n, short } => {
+                    if short {
+                        g.readable = false;
+                    }
+                    (ReceiveResult::Ok, n as u32)
+                }
+                Step::WouldBlock => {
+                    g.readable = false;
+                    continue;
+                }
+                Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Step::Eof => (ReceiveResult::Abandoned, 0),
+                Step::Failed(e) if is_reset(&e) => (ReceiveResult::Abandoned, 0),
+                Step::Failed(_) => (ReceiveResult::Error, 0),
+            };
+            let op = g.recvs.pop_front().expect("head exists");
+            g.done.push_back(Completion::Recv(op, result, bytes));
+        }
+    }
+
+    /// Completes the notifications whose condition holds now. `force` checks even when no edge
+    /// was seen (at submission).
+    fn progress_notify(&self, g: &mut Inner, force: bool) {
+        if g.notifies.is_empty() {
+            return;
+        }
+        let want_in = g.notifies.iter().any(|(t, _)| *t == NotifyType::In);
+        let want_out = g.notifies.iter().any(|(t, _)| *t == NotifyType::Out);
+        let edge = (want_in && g.readable) || (want_out && g.writable) || g.error;
+        if !force && !edge {
+            return;
+        }
+        let revents = match os::poll_now(g.fd, libc::POLLIN | libc::POLLOUT) {
+            Ok(r) => r,
+            Err(_) => libc::POLLERR,
+        };
+        let is_in = revents & (libc::POLLIN | libc::POLLRDHUP | libc::POLLHUP) != 0;
+        let is_out = revents & libc::POLLOUT != 0;
+        let is_err = revents & libc::POLLERR != 0;
+        // Only clear: a set flag must always come from an edge, which also schedules a run.
+        g.readable &= is_in;
+        g.writable &= is_out;
+        let mut keep = VecDeque::new();
+        while let Some((t, op)) = g.notifies.pop_front() {
+            let r = if is_err {
+                Some(NotifyResult::Error)
+            } else if t == NotifyType::In && is_in {
+                Some(NotifyResult::In)
+            } else if t == NotifyType::Out && is_out {
+                Some(NotifyResult::Out)
+            } else {
+                None
+            };
+            match r {
+                Some(r) => g.done.push_back(Completion::Notify(op, r)),
+                None => keep.push_back((t, op)),
+            }
+        }
+        g.notifies = keep;
+    }
+
+    fn progress(&self, g: &mut Inner) {
+        if g.state != SocketState::Open {
+            return;
+        }
+        self.progress_recv(g);
+        self.progress_send(g);
+        self.progress_notify(g, false);
+    }
+
+    /// Delivers completions (and performs the I/O that produces them) until there is nothing
+    /// left; the caller has made this thread the runner.
+    fn drive<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        loop {
+            self.progress(&mut g);
+            match g.done.pop_front() {
+                Some(c) => {
+                    drop(g);
+                    c.deliver();
+                    g = self.lock();
+                }
+                None => return g,
+            }
+        }
+    }
+
+    /// Ends CLOSING: closes the socket and wakes every waiter.
+    fn finish_close(&self, g: &mut Inner) {
+        g.transport = None;
+        g.fd = -1;
+        g.readable = false;
+        g.writable = false;
+        g.error = false;
+        g.state = SocketState::Closed;
+        self.cv.notify_all();
+    }
+
+    fn close(self: &Arc<Self>) {
+        let me = thread_id();
+        let mut g = self.lock();
+        loop {
+            match g.state {
+                SocketState::Closed => return,
+                SocketState::Open => break,
+                SocketState::Closing if g.runner == me => {
+                    // A close from a completion delivered by the close already running on this
+                    // thread: that close finishes the job once the callback returns.
+                    return;
+                }
+                SocketState::Closing | SocketState::Opening => g = self.wait(g),
+            }
+        }
+        g.state = SocketState::Closing;
+        self.engine.deregister(g.token, g.fd);
+        // Cancel what is pending, each queue in submission order.
+        let sends: Vec<_> = g.sends.drain(..).collect();
+        let recvs: Vec<_> = g.recvs.drain(..).collect();
+        let notifies: Vec<_> = g.notifies.drain(..).collect();
+        g.done
+            .extend(recvs.into_iter().map(Completion::abandoned_recv));
+        g.done
+            .extend(sends.into_iter().map(|p| Completion::abandoned_send(p.op)));
+        g.done.extend(
+            notifies
+                .into_iter()
+                .map(|(_, op)| Completion::abandoned_notify(op)),
+        );
+        loop {
+            if g.state == SocketState::Closed {
+                return;
+            }
+            let nested = g.runner == me;
+            if nested || (g.runner == 0 && self.engine.is_current_worker()) {
+                // Deliver here: we are already the runner (close from inside a completion), or
+                // an idle socket closed from a worker of its engine.
+                g.runner = me;
+                g = self.drive(g);
+                if !nested {
+                    g.runner = 0;
+                }
+                self.finish_close(&mut g);
+                return;
+            }
+            if g.runner == 0 && !g.queued {
+                g.queued = true;
+                drop(g);
+                self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
+                g = self.lock();
+                continue;
+            }
+            g = self.wait(g);
+        }
+    }
+}
+
+impl Source for Shared {
+    fn on_ready(&self, events: u32) -> bool {
+        let mut g = self.lock();
+        let ev = events as libc::c_int;
+        if ev & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+            g.readable = true;
+        }
+        if ev & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+            g.writable = true;
+        }
+        if ev & libc::EPOLLERR != 0 {
+            g.error = true;
+        }
+        if g.state != SocketState::Open || g.runner != 0 || g.queued {
+            return false;
+        }
+        let work = (g.readable && !g.recvs.is_empty())
+            || (g.writable && !g.sends.is_empty())
+            || !g.notifies.is_empty();
+        if work {
+            g.queued = true;
+        }
+        work
+    }
+
+    fn run(self: Arc<Self>) {
+        let mut g = self.lock();
+        g.queued = false;
+        if g.runner != 0 {
+            return;
+        }
+        g.runner = thread_id();
+        g = self.drive(g);
+        g.runner = 0;
+        if g.state == SocketState::Closing {
+            self.finish_close(&mut g);
+        }
+        self.cv.notify_all();
+    }
+}

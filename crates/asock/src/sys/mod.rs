@@ -1,0 +1,22 @@
+//! Backends. Each backend is a small set of files behind the same internal interface:
+//!
+//! * `Engine`: the execution engine's threads. `Engine::new(threads)` starts them;
+//!   `Engine::shutdown(&Arc<Engine>)` stops them (joining them, unless called from one of them,
+//!   which then exits after its current work); `Engine::thread_count()`.
+//! * `SocketIo`: one async socket's I/O. Its methods mirror the public API one for one
+//!   (`open`, `close`, `submit_send`, `submit_recv`, `submit_notify`, `state`) and take the
+//!   platform-neutral types of [`crate::core`] (boxed operations that complete exactly once,
+//!   validated buffers). A backend promises:
+//!   1. a submission that returns `Ok` completes exactly once, also across close and drop;
+//!   2. completions run on an engine thread, never inside the submitting call;
+//!   3. a socket's receives complete in submission order, and so do its sends (and their bytes
+//!      never interleave);
+//!   4. `close` returns only after every pending completion has run and the socket is closed; a
+//!      close from inside the socket's own completion does not wait for that completion.
+//!
+//! Linux: `epoll` (readiness, emulating completions on the engine's worker threads).
+
+#[cfg(target_os = "linux")]
+pub(crate) mod epoll;
+#[cfg(target_os = "linux")]
+pub(crate) use epoll::{Engine, SocketIo};
