@@ -70,7 +70,7 @@ impl ExecutionEngine {
         if params.max_thread_count != 0 && params.max_thread_count < params.min_thread_count {
             return Err(CreateError::InvalidParameters);
         }
-        let sys = sys::Engine::new(params.min_thread_count as usize).map_err(CreateError::Io)?;
+        let sys = sys::Engine::new(&params).map_err(CreateError::Io)?;
         Ok(Self {
             handle: Arc::new(Handle { params, sys }),
         })

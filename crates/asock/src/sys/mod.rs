@@ -1,10 +1,12 @@
 //! Backends. Each backend is a small set of files behind the same internal interface:
 //!
-//! * `Engine`: the execution engine's threads. `Engine::new(threads)` starts them;
+//! * `Engine`: the execution engine's threads. `Engine::new(&ExecutionEngineParameters)` starts
+//!   them (parameters already validated);
 //!   `Engine::shutdown(&Arc<Engine>)` stops them (joining them, unless called from one of them,
 //!   which then exits after its current work); `Engine::thread_count()`.
 //! * `SocketIo`: one async socket's I/O. Its methods mirror the public API one for one
-//!   (`open`, `close`, `submit_send`, `submit_recv`, `submit_notify`, `state`) and take the
+//!   (`new(engine, custom_transport)`, `open`, `close`, `submit_send`, `submit_recv`,
+//!   `submit_notify`, `state`) and take the
 //!   platform-neutral types of [`crate::core`] (boxed operations that complete exactly once,
 //!   validated buffers). A backend promises:
 //!   1. a submission that returns `Ok` completes exactly once, also across close and drop;

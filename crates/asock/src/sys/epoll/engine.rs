@@ -111,9 +111,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Engine {
-    /// Creates the epoll instance and starts `threads` workers (at least one).
-    pub(crate) fn new(threads: usize) -> io::Result<Arc<Engine>> {
-        let threads = threads.max(1);
+    /// Creates the epoll instance and starts `min_thread_count` workers (at least one). The
+    /// maximum is not needed: this engine never grows (a stalled poller is replaced by a parked
+    /// worker instead).
+    pub(crate) fn new(params: &crate::ExecutionEngineParameters) -> io::Result<Arc<Engine>> {
+        let threads = (params.min_thread_count as usize).max(1);
         let epfd = os::epoll_create()?;
         let wakefd = os::eventfd()?;
         os::epoll_add(&epfd, wakefd.as_raw_fd(), libc::EPOLLIN as u32, WAKE_TOKEN)?;

@@ -127,3 +127,53 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `TCP_INQ` (Linux 4.18): `recvmsg` then reports the bytes left in the receive queue.
+const TCP_INQ: libc::c_int = 36;
+
+/// `setsockopt(IPPROTO_TCP, TCP_INQ, 1)`; false when the socket is not TCP or the kernel is
+/// older.
+pub(crate) fn enable_tcp_inq(fd: RawFd) -> bool {
+    let one: libc::c_int = 1;
+    // SAFETY: passes a pointer to a live c_int and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            TCP_INQ,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    r == 0
+}
+
+/// `recvmsg(2)` into the iovecs on a socket with `TCP_INQ` on: the bytes read, and the bytes
+/// still queued when the kernel said so.
+pub(crate) fn recvmsg_inq(fd: RawFd, iov: &[libc::iovec]) -> io::Result<(usize, Option<usize>)> {
+    // Room for one cmsg carrying a c_int, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_ptr().cast_mut();
+    msg.msg_iovlen = iov.len() as _;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at the caller's iovecs (writable memory kept alive and exclusively
+    // borrowed for the call) and at `control`, a live local buffer of the declared size.
+    let n = cvt_size(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) })?;
+    let mut left = None;
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
+    // `msg_controllen`; each header they return lies inside `control`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::IPPROTO_TCP && (*c).cmsg_type == TCP_INQ {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                left = Some(v.max(0) as usize);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n, left))
+}

@@ -62,6 +62,11 @@ struct Inner {
     runner: u64,
     /// Scheduled on the engine and not yet run.
     queued: bool,
+    /// Threads blocked on `Shared::cv` (so a notification is a system call only when needed).
+    waiters: usize,
+    /// `TCP_INQ` is on: each read reports how many bytes are left, so a drained socket is known
+    /// without a `WouldBlock` round trip.
+    inq: bool,
 }
 
 struct Shared {
@@ -129,6 +134,8 @@ impl SocketIo {
                     done: VecDeque::new(),
                     runner: 0,
                     queued: false,
+                    waiters: 0,
+                    inq: false,
                 }),
                 cv: Condvar::new(),
             }),
@@ -156,7 +163,7 @@ impl SocketIo {
             Ok(t) => t,
             Err(e) => {
                 g.state = SocketState::Closed;
-                sh.cv.notify_all();
+                sh.wake_waiters(&g);
                 return Err(OpenError::new(OpenErrorKind::Io(e), transport));
             }
         };
@@ -166,6 +173,7 @@ impl SocketIo {
         g.readable = false;
         g.writable = true;
         g.error = false;
+        g.inq = sh.custom.is_none() && os::enable_tcp_inq(fd);
         g.state = SocketState::Open;
         Ok(())
     }
@@ -255,8 +263,17 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        self.cv.wait(g).unwrap_or_else(|e| e.into_inner())
+    fn wait<'a>(&self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        g.waiters += 1;
+        let mut g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        g.waiters -= 1;
+        g
+    }
+
+    fn wake_waiters(&self, g: &Inner) {
+        if g.waiters > 0 {
+            self.cv.notify_all();
+        }
     }
 
     /// After a submission: make sure produced completions get delivered by a runner.
@@ -428,11 +445,18 @@ impl Shared {
             };
             offered += b.len();
         }
-        match os::readv(fd, &iov[..cnt]) {
-            Ok(0) => Step::Eof,
-            Ok(n) => Step::Moved {
+        let read = if g.inq {
+            os::recvmsg_inq(fd, &iov[..cnt])
+        } else {
+            os::readv(fd, &iov[..cnt]).map(|n| (n, None))
+        };
+        match read {
+            Ok((0, _)) => Step::Eof,
+            Ok((n, left)) => Step::Moved {
                 n,
-                short: n < offered,
+                // Drained when the kernel says nothing is left, or (without TCP_INQ) when the
+                // read came back short.
+                short: left.map_or(n < offered, |left| left == 0),
             },
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
             Err(e) => Step::Failed(e),
@@ -536,7 +560,7 @@ impl Shared {
         g.writable = false;
         g.error = false;
         g.state = SocketState::Closed;
-        self.cv.notify_all();
+        self.wake_waiters(g);
     }
 
     fn close(self: &Arc<Self>) {
@@ -634,6 +658,6 @@ impl Source for Shared {
         if g.state == SocketState::Closing {
             self.finish_close(&mut g);
         }
-        self.cv.notify_all();
+        self.wake_waiters(&g);
     }
 }
