@@ -28,27 +28,54 @@ fn pair() -> (SocketTransport, SocketTransport) {
 }
 
 /// Reads exactly MSG bytes (possibly in pieces), then calls `then` with the message.
-fn read_msg(
-    sock: Arc<AsyncSocket>,
-    have: Vec<u8>,
-    then: Arc<dyn Fn(Arc<AsyncSocket>, Vec<u8>) + Send + Sync>,
-) {
+fn read_msg<F>(sock: Arc<AsyncSocket>, have: Vec<u8>, then: F)
+where
+    F: FnOnce(Arc<AsyncSocket>, Vec<u8>) + Send + 'static,
+{
     let s = Arc::clone(&sock);
     let want = MSG - have.len();
-    let r = sock.receive(vec![vec![0u8; want]], move |r, n, mut b| {
+    let _ = sock.receive(vec![vec![0u8; want]], move |r, n, mut b| {
         if r != ReceiveResult::Ok {
             return;
         }
         let mut have = have;
-        let got = b.pop().unwrap();
-        have.extend_from_slice(&got[..n as usize]);
+        have.extend_from_slice(&b.pop().unwrap()[..n as usize]);
         if have.len() < MSG {
             read_msg(s, have, then);
         } else {
             then(s, have);
         }
     });
-    let _ = r;
+}
+
+/// Server side: echo every message.
+fn echo(s: Arc<AsyncSocket>) {
+    read_msg(s, Vec::with_capacity(MSG), |s, m| {
+        let _ = s.send(vec![m], |_r: SendResult, _b| {});
+        echo(s);
+    });
+}
+
+struct Client {
+    count: AtomicU64,
+    stop: AtomicBool,
+    done: std::sync::Mutex<Option<mpsc::Sender<()>>>,
+}
+
+/// Client side: send, wait for the echo, count, repeat until stopped.
+fn ping(s: Arc<AsyncSocket>, c: Arc<Client>) {
+    let _ = s.send(vec![vec![0xABu8; MSG]], |_r, _b| {});
+    read_msg(s, Vec::with_capacity(MSG), move |s, m| {
+        assert!(m.iter().all(|&b| b == 0xAB), "echo content");
+        c.count.fetch_add(1, Ordering::Relaxed);
+        if c.stop.load(Ordering::Relaxed) {
+            if let Some(tx) = c.done.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            return;
+        }
+        ping(s, c);
+    });
 }
 
 fn asock_run(engine: &ExecutionEngine, dur: Duration) -> f64 {
@@ -57,61 +84,23 @@ fn asock_run(engine: &ExecutionEngine, dur: Duration) -> f64 {
     let server = Arc::new(AsyncSocket::new(engine).unwrap());
     client.open(c).unwrap();
     server.open(s).unwrap();
-    let count = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = mpsc::channel::<()>();
-    let done_tx = Arc::new(std::sync::Mutex::new(Some(done_tx)));
-
-    // Server: echo every message.
-    let echo: Arc<dyn Fn(Arc<AsyncSocket>, Vec<u8>) + Send + Sync> = Arc::new(|_s, _m| {});
-    let echo_ref: Arc<std::sync::OnceLock<Arc<dyn Fn(Arc<AsyncSocket>, Vec<u8>) + Send + Sync>>> =
-        Arc::new(std::sync::OnceLock::new());
-    let er = Arc::clone(&echo_ref);
-    let _ = echo;
-    let echo_fn: Arc<dyn Fn(Arc<AsyncSocket>, Vec<u8>) + Send + Sync> = Arc::new(move |s, m| {
-        let _ = s.send(vec![m], |_r: SendResult, _b| {});
-        read_msg(s, Vec::with_capacity(MSG), Arc::clone(er.get().unwrap()));
+    let state = Arc::new(Client {
+        count: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        done: std::sync::Mutex::new(Some(done_tx)),
     });
-    let _ = echo_ref.set(Arc::clone(&echo_fn));
-    read_msg(Arc::clone(&server), Vec::new(), echo_fn);
-
-    // Client: send, wait for the echo, count, repeat until stopped.
-    let pong_ref: Arc<std::sync::OnceLock<Arc<dyn Fn(Arc<AsyncSocket>, Vec<u8>) + Send + Sync>>> =
-        Arc::new(std::sync::OnceLock::new());
-    let (pr, cnt, st, dt) = (
-        Arc::clone(&pong_ref),
-        Arc::clone(&count),
-        Arc::clone(&stop),
-        Arc::clone(&done_tx),
-    );
-    let pong_fn: Arc<dyn Fn(Arc<AsyncSocket>, Vec<u8>) + Send + Sync> = Arc::new(move |s, m| {
-        assert_eq!(m[0], 0xAB, "echo content");
-        cnt.fetch_add(1, Ordering::Relaxed);
-        if st.load(Ordering::Relaxed) {
-            if let Some(tx) = dt.lock().unwrap().take() {
-                let _ = tx.send(());
-            }
-            return;
-        }
-        let _ = s.send(vec![vec![0xABu8; MSG]], |_r: SendResult, _b| {});
-        read_msg(s, Vec::with_capacity(MSG), Arc::clone(pr.get().unwrap()));
-    });
-    let _ = pong_ref.set(Arc::clone(&pong_fn));
+    echo(Arc::clone(&server));
     let start = Instant::now();
-    client.send(vec![vec![0xABu8; MSG]], |_r, _b| {}).unwrap();
-    read_msg(Arc::clone(&client), Vec::new(), pong_fn);
+    ping(Arc::clone(&client), Arc::clone(&state));
     std::thread::sleep(dur);
-    stop.store(true, Ordering::Relaxed);
+    state.stop.store(true, Ordering::Relaxed);
     done_rx
         .recv_timeout(Duration::from_secs(5))
         .expect("ping-pong stopped");
-    let n = count.load(Ordering::Relaxed);
-    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let rate = state.count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
     client.close();
     server.close();
-    // Break the callback cycles.
-    drop(pong_ref);
-    drop(echo_ref);
     rate
 }
 

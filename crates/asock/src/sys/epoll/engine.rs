@@ -229,16 +229,15 @@ impl Engine {
     /// Has `task` run on a worker: on the current worker after its current work if the caller is
     /// one of this engine's workers, otherwise on whichever worker is free.
     pub(crate) fn schedule(&self, task: Task) {
-        let rest = WORKER
-            .try_with(|w| match &mut *w.borrow_mut() {
-                Some(l) if std::ptr::eq(l.engine, self) => {
-                    l.queue.push_back(task.clone());
-                    false
+        let mut task = Some(task);
+        let _ = WORKER.try_with(|w| {
+            if let Some(l) = &mut *w.borrow_mut() {
+                if std::ptr::eq(l.engine, self) {
+                    l.queue.extend(task.take());
                 }
-                _ => true,
-            })
-            .unwrap_or(true);
-        if rest {
+            }
+        });
+        if let Some(task) = task {
             self.inject(std::iter::once(task));
         }
     }
@@ -338,8 +337,11 @@ impl Engine {
                 self.busy_since.store(self.now_ms(), Relaxed);
             }
         }
+        // Queued tasks hold their socket, which holds this engine: drop them so the engine (and
+        // its file descriptors) can be freed once every worker is gone.
         let leftover = WORKER.with(|w| w.borrow_mut().take());
-        drop(leftover);
+        let injected = std::mem::take(&mut lock(&self.sched).inject);
+        drop((leftover, injected));
     }
 
     fn poll_once(&self, events: &mut [libc::epoll_event]) {
