@@ -39,6 +39,10 @@ const WATCH: Duration = Duration::from_millis(20);
 const WAKE_TOKEN: u64 = u64::MAX;
 /// Events fetched per `epoll_wait`.
 const EVENTS: usize = 256;
+/// A batch that kept the poller busy this long makes it hand the poller role to a parked worker
+/// before running the next batch: bulk work (streaming, many connections) then runs on two
+/// threads, while a ping-pong (a few microseconds per batch) stays on one with no wake-up.
+const HANDOFF: Duration = Duration::from_micros(40);
 
 /// Something registered with the engine: a socket.
 pub(crate) trait Source: Send + Sync {
@@ -99,6 +103,8 @@ pub(crate) struct Engine {
     shutdown: AtomicBool,
     /// Milliseconds since `epoch` when the poller last left `epoll_wait`.
     busy_since: AtomicU64,
+    /// Nanoseconds the poller's last batch took to run.
+    last_batch_ns: AtomicU64,
     epoch: Instant,
     threads: Mutex<Vec<JoinHandle<()>>>,
     thread_count: usize,
@@ -129,6 +135,7 @@ impl Engine {
             in_epoll: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             busy_since: AtomicU64::new(0),
+            last_batch_ns: AtomicU64::new(0),
             epoch: Instant::now(),
             threads: Mutex::default(),
             thread_count: threads,
@@ -309,7 +316,7 @@ impl Engine {
             };
             if poll {
                 drop(s);
-                self.poll_once(&mut events);
+                self.poll_once(&mut events, my_gen);
                 continue;
             }
             s.parked += 1;
@@ -344,7 +351,7 @@ impl Engine {
         drop((leftover, injected));
     }
 
-    fn poll_once(&self, events: &mut [libc::epoll_event]) {
+    fn poll_once(&self, events: &mut [libc::epoll_event], my_gen: u64) {
         self.in_epoll.store(true, SeqCst);
         let timeout = if self.inject_len.load(SeqCst) > 0 || self.shutdown.load(SeqCst) {
             0
@@ -353,6 +360,7 @@ impl Engine {
         };
         let n = os::epoll_wait(&self.epfd, events, timeout).unwrap_or(0);
         self.in_epoll.store(false, SeqCst);
+        let started = Instant::now();
         self.busy_since.store(self.now_ms(), Relaxed);
         let mut first: Option<Task> = None;
         let mut rest: Vec<Task> = Vec::new();
@@ -373,11 +381,28 @@ impl Engine {
                 }
             }
         }
+        if first.is_some() && self.last_batch_ns.load(Relaxed) > HANDOFF.as_nanos() as u64 {
+            self.hand_off(my_gen);
+        }
         if !rest.is_empty() {
             self.inject(rest.into_iter());
         }
         if let Some(t) = first {
             t.run();
+            self.run_local();
+            self.last_batch_ns
+                .store(started.elapsed().as_nanos() as u64, Relaxed);
+        }
+    }
+
+    /// Gives the poller role to a parked worker, if there is one, so that it polls while this
+    /// thread runs a long batch.
+    fn hand_off(&self, my_gen: u64) {
+        let mut s = lock(&self.sched);
+        if s.parked > 0 && s.poller_held && s.poller_gen == my_gen {
+            s.poller_held = false;
+            drop(s);
+            self.cv.notify_one();
         }
     }
 }
