@@ -54,6 +54,9 @@ struct Inner {
     readable: bool,
     writable: bool,
     error: bool,
+    /// The peer's end of stream (or a hang-up) was reported: the end-of-stream read is still to
+    /// come however short the last read was, and no further edge will announce it.
+    peer_closed: bool,
     sends: VecDeque<PendingSend>,
     recvs: VecDeque<Box<dyn RecvOp>>,
     notifies: VecDeque<(NotifyType, NotifyOp)>,
@@ -128,6 +131,7 @@ impl SocketIo {
                     readable: false,
                     writable: false,
                     error: false,
+                    peer_closed: false,
                     sends: VecDeque::new(),
                     recvs: VecDeque::new(),
                     notifies: VecDeque::new(),
@@ -173,6 +177,7 @@ impl SocketIo {
         g.readable = false;
         g.writable = true;
         g.error = false;
+        g.peer_closed = false;
         g.inq = sh.custom.is_none() && os::enable_tcp_inq(fd);
         g.state = SocketState::Open;
         Ok(())
@@ -467,7 +472,7 @@ impl Shared {
         while g.readable && !g.recvs.is_empty() {
             let (result, bytes) = match self.recv_step(g) {
                 Step::Moved { n, short } => {
-                    if short {
+                    if short && !g.peer_closed {
                         g.readable = false;
                     }
                     (ReceiveResult::Ok, n as u32)
@@ -559,6 +564,7 @@ impl Shared {
         g.readable = false;
         g.writable = false;
         g.error = false;
+        g.peer_closed = false;
         g.state = SocketState::Closed;
         self.wake_waiters(g);
     }
@@ -633,6 +639,9 @@ impl Source for Shared {
         }
         if ev & libc::EPOLLERR != 0 {
             g.error = true;
+        }
+        if ev & (libc::EPOLLRDHUP | libc::EPOLLHUP) != 0 {
+            g.peer_closed = true;
         }
         if g.state != SocketState::Open || g.runner != 0 || g.queued {
             return false;
