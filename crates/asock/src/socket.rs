@@ -90,10 +90,19 @@ impl AsyncSocket {
 
     /// Creates a CLOSED async socket whose sends and receives go through `transport` instead of
     /// the system calls (see [`Transport`]).
+    ///
+    /// On Windows this always fails with [`CreateError::Unsupported`], as c-pal's
+    /// `async_socket_create_with_transport` does (`SRS_ASYNC_SOCKET_WIN32_04_001`).
     pub fn with_transport(
         engine: &ExecutionEngine,
         transport: impl Transport,
     ) -> Result<Self, CreateError> {
+        #[cfg(windows)]
+        {
+            let _ = (engine, transport);
+            Err(CreateError::Unsupported)
+        }
+        #[cfg(not(windows))]
         Ok(Self {
             io: sys::SocketIo::new(engine.sys().clone(), Some(Box::new(transport))),
             engine: engine.clone(),
@@ -146,6 +155,13 @@ impl AsyncSocket {
     /// of two sockets that close each other from two threads at once would wait for each other.
     pub fn close(&self) {
         self.io.close()
+    }
+
+    /// Closes like [`close`](Self::close), but without blocking the caller: the close runs on
+    /// one of the engine's threads, and `on_closed` runs there once the socket is CLOSED (every
+    /// pending completion has run). The futures layer's close is built on it.
+    pub fn close_with(&self, on_closed: impl FnOnce() + Send + 'static) {
+        self.io.close_with(Box::new(on_closed))
     }
 
     /// Sends every byte of `bufs`, in order, then calls `on_complete` with the result and the

@@ -1256,6 +1256,36 @@ fn close_with_pending_receive_send_and_notify_abandons_each_once_before_returnin
     assert_no_more(&rx, "abandoned operations");
 }
 
+/// C9: `close_with` returns at once; the close runs on an engine worker, which delivers every
+/// pending completion (ABANDONED) before `on_closed` runs, exactly once, on a worker.
+#[test]
+fn close_with_closes_on_a_worker_and_calls_back_once_after_every_completion() {
+    let engine = engine();
+    let (socket, _peer) = socket_and_raw_peer(&engine);
+    let (tx, rx) = mpsc::channel();
+    post_three_pending(&socket, &tx);
+    drop(tx);
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let main = std::thread::current().id();
+    socket.close_with(move || {
+        let name = std::thread::current().name().map(str::to_owned);
+        let _ = closed_tx.send((std::thread::current().id(), name));
+    });
+    let (thread, name) = wait_for(&closed_rx, "the close_with callback");
+    assert_ne!(thread, main, "on_closed runs on an engine worker");
+    assert!(name.is_some_and(|n| n.starts_with("asock-worker")));
+    assert_eq!(socket.state(), SocketState::Closed);
+    assert_three_abandoned(rx.try_iter().collect(), "when on_closed ran");
+    assert_no_more(&closed_rx, "close_with callbacks");
+    // A second close_with on a CLOSED socket still calls back once.
+    let (again_tx, again_rx) = mpsc::channel();
+    socket.close_with(move || {
+        let _ = again_tx.send(());
+    });
+    wait_for(&again_rx, "the second close_with callback");
+    assert_no_more(&again_rx, "second close_with callbacks");
+}
+
 /// C5, C10: dropping an OPEN socket with pending operations completes each once, ABANDONED,
 /// before the drop returns, and releases the engine.
 #[test]

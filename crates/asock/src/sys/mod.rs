@@ -5,8 +5,9 @@
 //!   `Engine::shutdown(&Arc<Engine>)` stops them (joining them, unless called from one of them,
 //!   which then exits after its current work); `Engine::thread_count()`.
 //! * `SocketIo`: one async socket's I/O. Its methods mirror the public API one for one
-//!   (`new(engine, custom_transport)`, `open`, `close`, `submit_send`, `submit_recv`,
-//!   `submit_notify`, `state`) and take the
+//!   (`new(engine, custom_transport)`, `open`, `close`, `close_with(on_closed)` (close on an
+//!   engine thread without blocking the caller), `submit_send`, `submit_recv`, `submit_notify`,
+//!   `state`) and take the
 //!   platform-neutral types of [`crate::core`] (boxed operations that complete exactly once,
 //!   validated buffers). A backend promises:
 //!   1. a submission that returns `Ok` completes exactly once, also across close and drop;
@@ -17,8 +18,14 @@
 //!      close from inside the socket's own completion does not wait for that completion.
 //!
 //! Linux: `epoll` (readiness, emulating completions on the engine's worker threads).
+//! Windows: thread-pool I/O (`CreateThreadpoolIo`, overlapped `WSASend` / `WSARecv`), exactly
+//! as the seed `SRS_ASYNC_SOCKET_WIN32_*` specifies.
 
 #[cfg(target_os = "linux")]
 pub(crate) mod epoll;
 #[cfg(target_os = "linux")]
 pub(crate) use epoll::{Engine, SocketIo};
+#[cfg(windows)]
+pub(crate) mod windows;
+#[cfg(windows)]
+pub(crate) use windows::{Engine, SocketIo};

@@ -55,6 +55,23 @@ pub(crate) trait Source: Send + Sync {
 
 type Task = Arc<dyn Source>;
 
+/// A closure run once on a worker ([`Engine::execute`]).
+struct Job(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+impl Source for Job {
+    fn on_ready(&self, _events: u32) -> bool {
+        false
+    }
+    fn run(self: Arc<Self>) {
+        let job = lock(&self.0).take();
+        if let Some(job) = job {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                eprintln!("asock: a job panicked on an engine worker; the panic was contained");
+            }
+        }
+    }
+}
+
 /// A small unique id for the current thread (0 is never used).
 pub(crate) fn thread_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -247,6 +264,11 @@ impl Engine {
         if let Some(task) = task {
             self.inject(std::iter::once(task));
         }
+    }
+
+    /// Runs `job` once on one of the engine's workers.
+    pub(crate) fn execute(&self, job: Box<dyn FnOnce() + Send>) {
+        self.schedule(Arc::new(Job(Mutex::new(Some(job)))));
     }
 
     fn inject(&self, tasks: impl Iterator<Item = Task>) {

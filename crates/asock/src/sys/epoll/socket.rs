@@ -255,6 +255,16 @@ impl SocketIo {
     pub(crate) fn close(&self) {
         self.shared.close();
     }
+
+    /// Closes on an engine worker without blocking the caller; `on_closed` runs there once the
+    /// socket is CLOSED.
+    pub(crate) fn close_with(&self, on_closed: Box<dyn FnOnce() + Send>) {
+        let sh = Arc::clone(&self.shared);
+        self.shared.engine.execute(Box::new(move || {
+            sh.close();
+            on_closed();
+        }));
+    }
 }
 
 impl Drop for SocketIo {
