@@ -1,0 +1,197 @@
+/* Helpers shared by the C tests of the asock C ABI: checks that exit with a message, bounded
+   waits, loopback connection set-up. Every wait is bounded by test_timeout_ms() (10 s, times
+   ASOCK_TEST_TIMEOUT_SCALE when set, e.g. under valgrind). */
+
+#ifndef ASOCK_TEST_UTIL_H
+#define ASOCK_TEST_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(cond, ...)                                                              \
+    do                                                                                \
+    {                                                                                 \
+        if (!(cond))                                                                  \
+        {                                                                             \
+            fprintf(stderr, "FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+            fprintf(stderr, __VA_ARGS__);                                             \
+            fprintf(stderr, "\n");                                                    \
+            exit(1);                                                                  \
+        }                                                                             \
+    } while (0)
+
+#define CHECK_EQ_INT(expected, actual)                                                \
+    do                                                                                \
+    {                                                                                 \
+        long long e_ = (long long)(expected);                                         \
+        long long a_ = (long long)(actual);                                           \
+        CHECK(e_ == a_, "expected %s == %lld, got %lld", #actual, e_, a_);            \
+    } while (0)
+
+static int g_tests_run;
+
+#define RUN_TEST(fn)                                                                  \
+    do                                                                                \
+    {                                                                                 \
+        printf("test %s ... ", #fn);                                                  \
+        fflush(stdout);                                                               \
+        fn();                                                                         \
+        printf("ok\n");                                                               \
+        fflush(stdout);                                                               \
+        g_tests_run++;                                                                \
+    } while (0)
+
+#define TESTS_DONE()                                                                  \
+    do                                                                                \
+    {                                                                                 \
+        printf("%d passed, 0 failed\n", g_tests_run);                                 \
+        return 0;                                                                     \
+    } while (0)
+
+static inline double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static inline void sleep_ms(unsigned ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    {
+    }
+}
+
+static inline double timeout_scale(void)
+{
+    const char* s = getenv("ASOCK_TEST_TIMEOUT_SCALE");
+    double v = s != NULL ? atof(s) : 1.0;
+    return v >= 1.0 ? v : 1.0;
+}
+
+/* The bound of every wait: 10 s, scaled. */
+static inline unsigned test_timeout_ms(void)
+{
+    return (unsigned)(10000.0 * timeout_scale());
+}
+
+/* Waits until *counter >= target, at most test_timeout_ms(); fails the test with what on
+   timeout. */
+static inline void wait_at_least(atomic_int* counter, int target, const char* what)
+{
+    double deadline = now_ms() + test_timeout_ms();
+    while (atomic_load(counter) < target)
+    {
+        CHECK(now_ms() < deadline, "timed out after %u ms waiting for %s (%d of %d)",
+              test_timeout_ms(), what, atomic_load(counter), target);
+        sleep_ms(1);
+    }
+}
+
+static inline void set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL, 0);
+    CHECK(flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0, "fcntl: %s", strerror(errno));
+}
+
+/* A raw loopback listener on a kernel-chosen port (as c-pal's Linux integration test sets up). */
+static inline int raw_listener(uint16_t* port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0, "socket: %s", strerror(errno));
+    int one = 1;
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0, "SO_REUSEADDR");
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    CHECK(bind(fd, (struct sockaddr*)&addr, sizeof(addr)) == 0, "bind: %s", strerror(errno));
+    CHECK(listen(fd, SOMAXCONN) == 0, "listen: %s", strerror(errno));
+    socklen_t len = sizeof(addr);
+    CHECK(getsockname(fd, (struct sockaddr*)&addr, &len) == 0, "getsockname");
+    *port = ntohs(addr.sin_port);
+    set_nonblocking(fd);
+    return fd;
+}
+
+/* A raw connected pair over loopback: *client (connected) and *server (accepted), both
+   non-blocking. */
+static inline void raw_pair(int listener, uint16_t port, int* client, int* server)
+{
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(c >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    CHECK(connect(c, (struct sockaddr*)&addr, sizeof(addr)) == 0, "connect: %s", strerror(errno));
+    set_nonblocking(c);
+    double deadline = now_ms() + test_timeout_ms();
+    int s;
+    while ((s = accept(listener, NULL, NULL)) < 0)
+    {
+        CHECK(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR, "accept: %s", strerror(errno));
+        CHECK(now_ms() < deadline, "accept timed out");
+        struct pollfd p = { listener, POLLIN, 0 };
+        (void)poll(&p, 1, 10);
+    }
+    set_nonblocking(s);
+    *client = c;
+    *server = s;
+}
+
+/* Raises the soft limit on open descriptors to at least want (up to the hard limit); returns
+   the limit now in force. */
+static inline rlim_t raise_fd_limit(rlim_t want)
+{
+    struct rlimit rl;
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0, "getrlimit");
+    if (rl.rlim_cur < want)
+    {
+        rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want) ? want : rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0, "getrlimit");
+    }
+    return rl.rlim_cur;
+}
+
+/* Reads exactly len bytes from a raw non-blocking fd within the test timeout. */
+static inline void raw_read_exact(int fd, unsigned char* buf, size_t len)
+{
+    size_t got = 0;
+    double deadline = now_ms() + test_timeout_ms();
+    while (got < len)
+    {
+        ssize_t n = recv(fd, buf + got, len - got, 0);
+        if (n > 0)
+        {
+            got += (size_t)n;
+            continue;
+        }
+        CHECK(n != 0, "peer closed after %zu of %zu bytes", got, len);
+        CHECK(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR, "recv: %s", strerror(errno));
+        CHECK(now_ms() < deadline, "timed out reading (%zu of %zu bytes)", got, len);
+        struct pollfd p = { fd, POLLIN, 0 };
+        (void)poll(&p, 1, 10);
+    }
+}
+
+#endif /* ASOCK_TEST_UTIL_H */
