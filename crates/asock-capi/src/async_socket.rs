@@ -555,3 +555,55 @@ pub unsafe extern "C" fn async_socket_notify_io_async(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_errno(value: c_int) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // SAFETY: the calling thread's errno slot, always valid.
+        unsafe {
+            *libc::__errno_location() = value
+        };
+    }
+
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn c_returns_map_like_send_and_recv() {
+        assert_eq!(c_io_result(3, 4).unwrap(), 3);
+        assert_eq!(c_io_result(0, 4).unwrap(), 0);
+        assert_eq!(
+            c_io_result(5, 4).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        set_errno(libc::EAGAIN);
+        assert_eq!(
+            c_io_result(-1, 4).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        set_errno(libc::ECONNRESET);
+        assert_eq!(
+            c_io_result(-1, 4).unwrap_err().kind(),
+            io::ErrorKind::ConnectionReset
+        );
+        set_errno(libc::EPIPE);
+        assert_eq!(
+            c_io_result(-1, 4).unwrap_err().kind(),
+            io::ErrorKind::BrokenPipe
+        );
+        set_errno(0);
+        let e = c_io_result(-1, 4).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Other);
+        assert!(e.raw_os_error().is_none());
+    }
+
+    #[test]
+    fn results_use_cpal_numbering() {
+        assert_eq!(send_result(SendResult::Ok), 1);
+        assert_eq!(send_result(SendResult::Abandoned), 3);
+        assert_eq!(receive_result(ReceiveResult::Error), 2);
+        assert_eq!(notify_result(NotifyResult::Error), 4);
+        assert_eq!(send_sync_result(SendSyncResult::NotOpen), 3);
+    }
+}

@@ -146,7 +146,7 @@ pub unsafe extern "C" fn execution_engine_win32_get_threadpool(
     guard(std::ptr::null_mut(), || {
         // SAFETY: NULL or a live handle (this function's contract).
         match unsafe { engine_ref(execution_engine) } {
-            Some(engine) => engine.threadpool() as *mut std::ffi::c_void,
+            Some(engine) => engine.threadpool(),
             None => std::ptr::null_mut(),
         }
     })

@@ -93,3 +93,30 @@ pub(crate) use failure;
 
 /// `int` success value.
 pub(crate) const SUCCESS: c_int = 0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_turns_a_panic_into_the_failure_value() {
+        assert_eq!(guard(7, || 3), 3);
+        assert_eq!(guard(7, || -> i32 { panic!("a bug") }), 7);
+    }
+
+    #[test]
+    fn failure_values_are_non_zero() {
+        let f: c_int = failure!();
+        assert_ne!(f, SUCCESS);
+    }
+
+    #[test]
+    fn context_is_carried_verbatim_across_threads() {
+        let mut x = 5u8;
+        let ctx = Context::new((&mut x as *mut u8).cast());
+        let back = std::thread::spawn(move || ctx.get() as usize)
+            .join()
+            .unwrap();
+        assert_eq!(back, &mut x as *mut u8 as usize);
+    }
+}

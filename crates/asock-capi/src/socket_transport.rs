@@ -120,6 +120,12 @@ pub struct LOCAL_ADDRESS {
     pub address: [c_char; MAX_LOCAL_ADDRESS_LEN],
 }
 
+extern "C" {
+    /// The C library's allocator: the address list goes to the caller, who releases it with
+    /// `free`.
+    fn malloc(size: usize) -> *mut c_void;
+}
+
 /// The object behind a `SOCKET_TRANSPORT_HANDLE`.
 #[derive(Debug)]
 pub struct SOCKET_TRANSPORT_TAG {
@@ -565,7 +571,7 @@ pub unsafe extern "C" fn socket_transport_get_local_address(
             if count > 0 {
                 // SAFETY: plain allocation of `count` entries (no overflow: `count` is small and
                 // the product was computed by Vec already).
-                list = unsafe { libc::malloc(std::mem::size_of_val(entries.as_slice())) }
+                list = unsafe { malloc(std::mem::size_of_val(entries.as_slice())) }
                     .cast::<LOCAL_ADDRESS>();
                 if list.is_null() {
                     return failure!();

@@ -14,9 +14,12 @@
 //! `valgrind --error-exitcode=1 --leak-check=full` (waits scaled by `ASOCK_TEST_TIMEOUT_SCALE`,
 //! 5 by default there), and a deliberately leaking program must be caught.
 //!
+//! Linux only (the native libraries of the link line are Linux's).
+//!
 //! Needs a C compiler (`cc`, or `$CC`) and `nm`; the C++ header check needs `c++` (or `$CXX`)
 //! and is skipped, with a notice, when there is none, unless `ASOCK_CAPI_STRICT=1`
 //! (`scripts/test-capi.sh` installs it and sets that).
+#![cfg(target_os = "linux")]
 
 use std::collections::BTreeSet;
 use std::mem::{offset_of, size_of};
