@@ -12,7 +12,7 @@
 //! # Conventions
 //! * Names, argument order and types are c-pal's; enums are plain C enums numbered as c-pal's
 //!   `MU_DEFINE_ENUM` numbers them: `*_INVALID = 0`, then the listed values from 1. On the Rust
-//!   side every enum crosses the ABI as a [`c_int`](std::ffi::c_int) (the C compilers this
+//!   side every enum crosses the ABI as a [`c_int`] (the C compilers this
 //!   targets give such enums the size and passing of `int`), so an out-of-range value from C is
 //!   a checked argument error, never undefined behaviour.
 //! * Handles are heap objects owned by the caller between `*_create` and `*_destroy` (or the
