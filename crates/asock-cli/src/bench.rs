@@ -71,7 +71,7 @@ pub fn run(args: Args) -> Result<(), String> {
     ])?;
     let quick = args.flag("quick");
     let rounds: usize = args.number("rounds", if quick { 1 } else { 5 })?;
-    let secs: f64 = args.number("duration", if quick { 0.4 } else { 1.5 })?;
+    let secs: f64 = args.number("duration", if quick { 0.4 } else { 1.0 })?;
     let connections: usize = args.number("connections", 256)?;
     let idle_sockets: usize = args.number("idle-sockets", if quick { 500 } else { 2000 })?;
     match args.value("backend") {

@@ -614,6 +614,11 @@ impl Shared {
                 return;
             }
             let nested = g.runner == me;
+            if g.runner == 0 && g.done.is_empty() {
+                // Nothing to deliver: no need to involve a worker.
+                self.finish_close(&mut g);
+                return;
+            }
             if nested || (g.runner == 0 && self.engine.is_current_worker()) {
                 // Deliver here: we are already the runner (close from inside a completion), or
                 // an idle socket closed from a worker of its engine.
