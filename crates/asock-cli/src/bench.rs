@@ -68,7 +68,12 @@ pub fn run(args: Args) -> Result<(), String> {
         "json",
         "svg",
         "idle-sockets",
+        "only",
     ])?;
+    // --only NAME[,NAME]: run just these systems (for profiling one of them).
+    let only: Option<Vec<String>> = args
+        .value("only")
+        .map(|v| v.split(',').map(|x| x.trim().to_string()).collect());
     let quick = args.flag("quick");
     let rounds: usize = args.number("rounds", if quick { 1 } else { 5 })?;
     let secs: f64 = args.number("duration", if quick { 0.4 } else { 1.0 })?;
@@ -115,7 +120,13 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
     };
 
-    let all = scenarios(connections);
+    let mut all = scenarios(connections);
+    if let Some(only) = &only {
+        for s in &mut all {
+            s.systems.retain(|(name, _)| only.iter().any(|o| o == name));
+        }
+        all.retain(|s| !s.systems.is_empty());
+    }
     let chosen: Vec<&Scenario> = all
         .iter()
         .filter(|s| wanted.iter().any(|w| w == s.id))

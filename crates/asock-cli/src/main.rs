@@ -66,7 +66,8 @@ usage:
   asock echo-server [--listen ADDR] [--max-connections N]
   asock echo-client ADDR [--messages N] [--size BYTES]
   asock bench [--quick] [--scenario P1,P2,P3,P4] [--rounds N] [--duration SECS]
-              [--connections N] [--backend epoll] [--json FILE] [--svg FILE]
+              [--connections N] [--idle-sockets N] [--only SYSTEM,..] [--backend epoll]
+              [--json FILE] [--svg FILE]
 
 bench runs every system of each scenario in the same process, interleaved over the rounds,
 and prints the median per system with its ratio to tokio (and, for P1, to the one-thread limit).";

@@ -39,6 +39,8 @@ const WATCH: Duration = Duration::from_millis(20);
 const WAKE_TOKEN: u64 = u64::MAX;
 /// Events fetched per `epoll_wait`.
 const EVENTS: usize = 256;
+/// Most tasks a worker takes from the shared queue at once.
+const TAKE: usize = 128;
 /// A batch that kept the poller busy this long makes it hand the poller role to a parked worker
 /// before running the next batch: bulk work (streaming, many connections) then runs on two
 /// threads, while a ping-pong (a few microseconds per batch) stays on one with no wake-up.
@@ -280,7 +282,8 @@ impl Engine {
             return;
         }
         self.inject_len.fetch_add(added, SeqCst);
-        let wake = added.min(s.parked);
+        // One wake-up per call: a woken worker takes up to TAKE tasks at once.
+        let wake = s.parked.min(1);
         drop(s);
         for _ in 0..wake {
             self.cv.notify_one();
@@ -316,10 +319,18 @@ impl Engine {
         loop {
             self.run_local();
             let mut s = lock(&self.sched);
-            if let Some(t) = s.inject.pop_front() {
-                self.inject_len.fetch_sub(1, SeqCst);
+            if !s.inject.is_empty() {
+                // Take the whole share at once (a batch split by a poller), so two workers do
+                // not fight over the lock task by task.
+                let take = s.inject.len().min(TAKE);
+                let batch: Vec<Task> = s.inject.drain(..take).collect();
+                self.inject_len.fetch_sub(take, SeqCst);
                 drop(s);
-                t.run();
+                WORKER.with(|w| {
+                    if let Some(l) = w.borrow_mut().as_mut() {
+                        l.queue.extend(batch);
+                    }
+                });
                 continue;
             }
             if s.shutdown {
@@ -384,8 +395,7 @@ impl Engine {
         self.in_epoll.store(false, SeqCst);
         let started = Instant::now();
         self.busy_since.store(self.now_ms(), Relaxed);
-        let mut first: Option<Task> = None;
-        let mut rest: Vec<Task> = Vec::new();
+        let mut ready: Vec<Task> = Vec::new();
         for ev in &events[..n] {
             let (token, bits) = (ev.u64, ev.events);
             if token == WAKE_TOKEN {
@@ -396,25 +406,30 @@ impl Engine {
                 continue;
             };
             if src.on_ready(bits) {
-                if first.is_none() {
-                    first = Some(src);
-                } else {
-                    rest.push(src);
-                }
+                ready.push(src);
             }
         }
-        if first.is_some() && self.last_batch_ns.load(Relaxed) > HANDOFF.as_nanos() as u64 {
+        if ready.is_empty() {
+            return;
+        }
+        if self.last_batch_ns.load(Relaxed) > HANDOFF.as_nanos() as u64 {
             self.hand_off(my_gen);
         }
-        if !rest.is_empty() {
-            self.inject(rest.into_iter());
+        // Several ready sockets: keep the first half here, share the rest with a parked worker
+        // (one lock, one wake-up per batch).
+        let keep = ready.len().div_ceil(2);
+        let shared = ready.split_off(keep);
+        if !shared.is_empty() {
+            self.inject(shared.into_iter());
         }
-        if let Some(t) = first {
-            t.run();
-            self.run_local();
-            self.last_batch_ns
-                .store(started.elapsed().as_nanos() as u64, Relaxed);
-        }
+        WORKER.with(|w| {
+            if let Some(l) = w.borrow_mut().as_mut() {
+                l.queue.extend(ready);
+            }
+        });
+        self.run_local();
+        self.last_batch_ns
+            .store(started.elapsed().as_nanos() as u64, Relaxed);
     }
 
     /// Gives the poller role to a parked worker, if there is one, so that it polls while this
