@@ -247,14 +247,8 @@ impl AsyncSocket {
     where
         F: FnOnce(SendResult) + Send + 'static,
     {
-        let checked = match check_raw(bufs) {
-            // SAFETY: forwarded from this function's contract; `check_raw` rejected null/empty.
-            Ok(()) => bufs
-                .iter()
-                .map(|b| unsafe { CheckedRawBuf::new(*b) })
-                .collect(),
-            Err(why) => return Err(SubmitError::new(SubmitErrorKind::InvalidArgument(why), ())),
-        };
+        // SAFETY: forwarded from this function's contract.
+        let checked = unsafe { check_raw(bufs) }?;
         self.send(checked, move |r, _bufs| on_complete(r))
             .map_err(|e| e.map(|_| ()))
     }
@@ -272,21 +266,27 @@ impl AsyncSocket {
     where
         F: FnOnce(ReceiveResult, u32) + Send + 'static,
     {
-        let checked = match check_raw(bufs) {
-            // SAFETY: forwarded from this function's contract; `check_raw` rejected null/empty.
-            Ok(()) => bufs
-                .iter()
-                .map(|b| unsafe { CheckedRawBuf::new(*b) })
-                .collect(),
-            Err(why) => return Err(SubmitError::new(SubmitErrorKind::InvalidArgument(why), ())),
-        };
+        // SAFETY: forwarded from this function's contract.
+        let checked = unsafe { check_raw(bufs) }?;
         self.receive(checked, move |r, n, _bufs| on_complete(r, n))
             .map_err(|e| e.map(|_| ()))
     }
 }
 
-fn check_raw(bufs: &[RawBuf]) -> Result<(), &'static str> {
-    validate::buffers(bufs.len(), bufs.iter().map(|b| (!b.ptr.is_null(), b.len))).map(|_| ())
+/// Validates borrowed descriptors (null pointers and zero lengths are argument errors) and wraps
+/// them for the owned-buffer machinery.
+///
+/// # Safety
+/// Each descriptor's memory must satisfy the contract of the calling `*_raw` function.
+unsafe fn check_raw(bufs: &[RawBuf]) -> Result<Vec<CheckedRawBuf>, SubmitError<()>> {
+    match validate::buffers(bufs.len(), bufs.iter().map(|b| (!b.ptr.is_null(), b.len))) {
+        // SAFETY: non-null and non-empty (just checked); validity is the caller's contract.
+        Ok(_) => Ok(bufs
+            .iter()
+            .map(|b| unsafe { CheckedRawBuf::new(*b) })
+            .collect()),
+        Err(why) => Err(SubmitError::new(SubmitErrorKind::InvalidArgument(why), ())),
+    }
 }
 
 impl fmt::Debug for AsyncSocket {
