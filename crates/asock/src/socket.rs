@@ -24,6 +24,11 @@ use crate::transport::SocketTransport;
 /// [`io::ErrorKind::WouldBlock`] when nothing can be moved now, a reset as
 /// [`io::ErrorKind::ConnectionReset`], anything else as another error. A `send` that returns
 /// `Ok(0)` for a non-empty buffer fails the send (it is never retried in a loop).
+///
+/// Both run on an engine thread (or the submitting thread) while the socket's internal lock is
+/// held: they must not call back into the same [`AsyncSocket`]. A transport that returns
+/// `WouldBlock` while the socket itself is ready (one that buffers, like TLS) is called again
+/// only at the socket's next readiness change (c-pal has the same limit).
 pub trait Transport: Send + Sync + 'static {
     /// Sends bytes from `buf` on `socket`.
     fn send(&self, socket: &socket2::Socket, buf: &[u8]) -> io::Result<usize>;
