@@ -7,6 +7,9 @@
 //!   with a timeout, vectored send and receive, local addresses; IPv4 and IPv6.
 //! * [`AsyncSocket`]: opened on a connected transport; send and receive with owned
 //!   scatter/gather buffers handed back in the completion, readiness notification, close.
+//! * [`future`]: the same operations as futures (`.await` them on any executor), and, behind
+//!   the cargo features `tokio` / `futures-io`, a byte stream implementing their `AsyncRead` /
+//!   `AsyncWrite`; cargo feature `tracing` adds events for open, close and every completion.
 //!
 //! # The contract
 //! * An operation whose submitting call returned `Ok` completes **exactly once**, on an engine
@@ -19,9 +22,6 @@
 //!
 //! # Backends
 //! Linux: `epoll`, driven by the engine's workers (see the `sys` module docs in the source).
-//! Windows: thread-pool I/O on a private pool per engine, exactly as c-pal's
-//! `async_socket_win32` (`CreateThreadpoolIo`, overlapped `WSASend` / `WSARecv`); there,
-//! [`AsyncSocket::with_transport`] and [`AsyncSocket::notify_io`] fail, as c-pal's do.
 //!
 //! # Example
 //! See [`AsyncSocket`].
@@ -34,15 +34,12 @@
 pub mod buf;
 mod core;
 mod engine;
+pub mod future;
 mod result;
 mod socket;
 mod sys;
+mod trace;
 pub mod transport;
-
-/// Test-only fault injection and call log of the Windows backend (cargo feature
-/// `fault-injection`; see the module's documentation).
-#[cfg(all(windows, feature = "fault-injection"))]
-pub use sys::windows::fault;
 
 pub use crate::core::state::SocketState;
 pub use buf::{IoBuf, IoBufMut, RawBuf};

@@ -82,6 +82,8 @@ pub struct AsyncSocket {
     io: sys::SocketIo,
     // Declared after `io`: the engine reference is released after the socket is closed.
     engine: ExecutionEngine,
+    #[cfg(feature = "tracing")]
+    id: u64,
 }
 
 impl AsyncSocket {
@@ -90,6 +92,8 @@ impl AsyncSocket {
         Ok(Self {
             io: sys::SocketIo::new(engine.sys().clone(), None),
             engine: engine.clone(),
+            #[cfg(feature = "tracing")]
+            id: crate::trace::next_id(),
         })
     }
 
@@ -111,6 +115,8 @@ impl AsyncSocket {
         Ok(Self {
             io: sys::SocketIo::new(engine.sys().clone(), Some(Box::new(transport))),
             engine: engine.clone(),
+            #[cfg(feature = "tracing")]
+            id: crate::trace::next_id(),
         })
     }
 
@@ -134,7 +140,12 @@ impl AsyncSocket {
     /// [`OpenErrorKind::InvalidTransport`]: crate::OpenErrorKind::InvalidTransport
     /// [`OpenErrorKind::NotClosed`]: crate::OpenErrorKind::NotClosed
     pub fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
-        self.io.open(transport)
+        #[cfg(feature = "tracing")]
+        let (local, peer) = (transport.local_addr(), transport.peer_addr());
+        let opened = self.io.open(transport);
+        #[cfg(feature = "tracing")]
+        crate::trace::opened(self.id, local, peer, &opened);
+        opened
     }
 
     /// c-pal's `open_async`: like [`open`](Self::open), then, on success only, calls
@@ -144,7 +155,12 @@ impl AsyncSocket {
         transport: SocketTransport,
         on_open_complete: impl FnOnce(OpenResult),
     ) -> Result<(), OpenError> {
-        self.io.open(transport)?;
+        #[cfg(feature = "tracing")]
+        let (local, peer) = (transport.local_addr(), transport.peer_addr());
+        let opened = self.io.open(transport);
+        #[cfg(feature = "tracing")]
+        crate::trace::opened(self.id, local, peer, &opened);
+        opened?;
         on_open_complete(OpenResult::Ok);
         Ok(())
     }
@@ -159,13 +175,19 @@ impl AsyncSocket {
     /// Blocks while another thread is delivering one of this socket's completions. Two callbacks
     /// of two sockets that close each other from two threads at once would wait for each other.
     pub fn close(&self) {
-        self.io.close()
+        #[cfg(feature = "tracing")]
+        let _span = crate::trace::close_span(self.id);
+        self.io.close();
+        #[cfg(feature = "tracing")]
+        crate::trace::closed(self.id);
     }
 
     /// Closes like [`close`](Self::close), but without blocking the caller: the close runs on
     /// one of the engine's threads, and `on_closed` runs there once the socket is CLOSED (every
     /// pending completion has run). The futures layer's close is built on it.
     pub fn close_with(&self, on_closed: impl FnOnce() + Send + 'static) {
+        #[cfg(feature = "tracing")]
+        let on_closed = crate::trace::close_with(self.id, on_closed);
         self.io.close_with(Box::new(on_closed))
     }
 
@@ -192,6 +214,8 @@ impl AsyncSocket {
                     ))
                 }
             };
+        #[cfg(feature = "tracing")]
+        let on_complete = crate::trace::send_done(self.id, total, on_complete);
         let op = ops::send_op(bufs, on_complete);
         self.io
             .submit_send(op, total as usize)
@@ -219,6 +243,8 @@ impl AsyncSocket {
                 bufs,
             ));
         }
+        #[cfg(feature = "tracing")]
+        let on_complete = crate::trace::receive_done(self.id, on_complete);
         let op = ops::recv_op(bufs, on_complete);
         self.io
             .submit_recv(op)
@@ -236,6 +262,8 @@ impl AsyncSocket {
     where
         F: FnOnce(NotifyResult) + Send + 'static,
     {
+        #[cfg(feature = "tracing")]
+        let on_complete = crate::trace::notify_done(self.id, io_type, on_complete);
         self.io
             .submit_notify(io_type, Box::new(on_complete))
             .map_err(|(kind, _op)| SubmitError::new(kind, ()))

@@ -1,0 +1,1088 @@
+//! Integration tests of `asock::future`: the futures over the callback API, under tokio
+//! (multi-thread and current-thread) and `futures::executor::block_on`; dropping futures at
+//! every point with buffers that record their drop; the `SocketStream` adapters (100 MiB round
+//! trips with random chunk sizes, tokio-util codec interop); the listener.
+//!
+//! Loopback only, ports chosen by the kernel, every wait bounded (`WAIT`), results, byte counts
+//! and content asserted.
+#![cfg(target_os = "linux")]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use asock::future::{Listener, Socket};
+use asock::{
+    ExecutionEngine, IoBuf, IoBufMut, NotifyResult, NotifyType, ReceiveResult, SendResult,
+    SocketState, SocketTransport, SubmitErrorKind,
+};
+
+/// Bound of every wait for something that should happen promptly on loopback.
+const WAIT: Duration = Duration::from_secs(20);
+/// How long "not yet" checks watch.
+const QUIET: Duration = Duration::from_millis(150);
+const MIB: usize = 1 << 20;
+
+// =============================================================================================
+// Helpers
+// =============================================================================================
+
+fn engine() -> ExecutionEngine {
+    ExecutionEngine::new(None).expect("an engine")
+}
+
+/// Two connected transports on 127.0.0.1, kernel-chosen port: `(client, accepted)`.
+fn transport_pair() -> (SocketTransport, SocketTransport) {
+    let mut listener = SocketTransport::server();
+    listener
+        .listen_on("127.0.0.1:0".parse().unwrap(), 16)
+        .expect("listen");
+    let port = listener.local_port().expect("a port");
+    let mut client = SocketTransport::client();
+    client.connect("127.0.0.1", port, WAIT).expect("connect");
+    let accepted = listener
+        .accept(WAIT)
+        .expect("accept")
+        .expect("a connection within WAIT");
+    (client, accepted)
+}
+
+/// Two opened future sockets connected to each other.
+fn pair(engine: &ExecutionEngine) -> (Socket, Socket) {
+    let (c, s) = transport_pair();
+    (
+        Socket::open_on(engine, c).expect("open client"),
+        Socket::open_on(engine, s).expect("open server"),
+    )
+}
+
+/// `n` bytes of a pattern that differs per `seed` and never repeats with a short period.
+fn pattern(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Receives until exactly `n` bytes arrived (receives of at most 64 KiB).
+async fn receive_exact(socket: &Socket, n: usize) -> Vec<u8> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let want = (n - got.len()).min(64 * 1024);
+        let (r, k, bufs) = socket
+            .receive(vec![vec![0u8; want]])
+            .await
+            .expect("receive accepted");
+        assert_eq!(
+            r,
+            ReceiveResult::Ok,
+            "receive after {} of {n} bytes",
+            got.len()
+        );
+        assert!(k > 0 && k <= want);
+        got.extend_from_slice(&bufs[0][..k]);
+    }
+    got
+}
+
+/// Runs `f` on a helper thread and waits at most [`WAIT`] for it, re-raising its panic.
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        let out = f();
+        let _ = tx.send(());
+        out
+    });
+    match rx.recv_timeout(WAIT * 3) {
+        Ok(()) => handle.join().expect("the test thread"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(_) => unreachable!("the thread ended without reporting"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what}: timed out after {:?}", WAIT * 3),
+    }
+}
+
+/// Runs the async test `test` under tokio multi-thread (2 workers, inside a spawned task),
+/// tokio current-thread, and `futures::executor::block_on`, each with a fresh engine and
+/// bounded in time.
+fn on_each_executor<F, Fut>(test: F)
+where
+    F: Fn(ExecutionEngine) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let t = test.clone();
+    bounded("tokio multi-thread", move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move { tokio::spawn(t(engine())).await })
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    });
+    let t = test.clone();
+    bounded("tokio current-thread", move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(t(engine()));
+    });
+    bounded("futures block_on", move || {
+        futures::executor::block_on(test(engine()));
+    });
+}
+
+/// Waits (bounded, polling every millisecond) until `cond` holds.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<CountingWaker>, Waker) {
+    let count = Arc::new(CountingWaker::default());
+    (Arc::clone(&count), Waker::from(count))
+}
+
+/// Polls `fut` once with `waker`.
+fn poll_once<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(fut).poll(&mut Context::from_waker(waker))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A buffer that records its use and its drop
+
+/// What a [`Tracked`] buffer recorded when it was dropped.
+#[derive(Debug, Clone)]
+struct DropRecord {
+    thread: ThreadId,
+    thread_name: Option<String>,
+    at: Instant,
+    /// When the library last asked for its bytes (`as_bytes` / `as_bytes_mut`).
+    last_use: Option<Instant>,
+    uses: usize,
+    content: Vec<u8>,
+}
+
+#[derive(Default)]
+struct DropLog {
+    drops: Mutex<Vec<(usize, DropRecord)>>,
+    uses: AtomicUsize,
+}
+
+impl DropLog {
+    fn records(&self) -> Vec<(usize, DropRecord)> {
+        self.drops.lock().unwrap().clone()
+    }
+    fn dropped(&self, id: usize) -> Vec<DropRecord> {
+        self.records()
+            .into_iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, r)| r)
+            .collect()
+    }
+    /// Waits (bounded) for buffer `id` to be dropped and returns its only record.
+    fn wait_dropped(&self, id: usize, what: &str) -> DropRecord {
+        wait_until(what, || !self.dropped(id).is_empty());
+        let records = self.dropped(id);
+        assert_eq!(records.len(), 1, "{what}: buffer {id} dropped exactly once");
+        records.into_iter().next().unwrap()
+    }
+}
+
+/// A buffer that records each use by the library and its drop (time, thread, content) in a
+/// shared log.
+struct Tracked {
+    id: usize,
+    data: Vec<u8>,
+    log: Arc<DropLog>,
+    last_use: Mutex<Option<Instant>>,
+    uses: AtomicUsize,
+}
+
+impl Tracked {
+    fn new(id: usize, data: Vec<u8>, log: &Arc<DropLog>) -> Self {
+        Self {
+            id,
+            data,
+            log: Arc::clone(log),
+            last_use: Mutex::new(None),
+            uses: AtomicUsize::new(0),
+        }
+    }
+    fn used(&self) {
+        *self.last_use.lock().unwrap() = Some(Instant::now());
+        self.uses.fetch_add(1, SeqCst);
+        self.log.uses.fetch_add(1, SeqCst);
+    }
+}
+
+impl IoBuf for Tracked {
+    fn as_bytes(&self) -> &[u8] {
+        self.used();
+        &self.data
+    }
+}
+
+impl IoBufMut for Tracked {
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self.used();
+        &mut self.data
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let current = thread::current();
+        let record = DropRecord {
+            thread: current.id(),
+            thread_name: current.name().map(str::to_owned),
+            at: Instant::now(),
+            last_use: *self.last_use.lock().unwrap(),
+            uses: self.uses.load(SeqCst),
+            content: std::mem::take(&mut self.data),
+        };
+        self.log.drops.lock().unwrap().push((self.id, record));
+    }
+}
+
+fn on_worker(record: &DropRecord) -> bool {
+    record
+        .thread_name
+        .as_deref()
+        .is_some_and(|n| n.starts_with("asock-worker"))
+}
+
+// =============================================================================================
+// A. The callback API's loopback scenarios, through the futures, on every executor
+// =============================================================================================
+
+#[test]
+fn round_trip_delivers_the_bytes_and_hands_the_buffers_back() {
+    on_each_executor(|engine| async move {
+        let (a, b) = pair(&engine);
+        let (r, back) = a.send(vec![b"hello".to_vec()]).await.expect("send");
+        assert_eq!(r, SendResult::Ok);
+        assert_eq!(back, [b"hello".to_vec()]);
+        let (r, n, bufs) = b.receive(vec![vec![0u8; 16]]).await.expect("receive");
+        assert_eq!((r, n, &bufs[0][..n]), (ReceiveResult::Ok, 5, &b"hello"[..]));
+        assert_eq!(bufs[0].len(), 16, "the receive buffer comes back whole");
+
+        let (r, _) = b.send(vec![b"world!".to_vec()]).await.expect("send back");
+        assert_eq!(r, SendResult::Ok);
+        assert_eq!(receive_exact(&a, 6).await, b"world!");
+    });
+}
+
+#[test]
+fn multi_buffer_send_fills_a_multi_buffer_receive_in_order() {
+    on_each_executor(|engine| async move {
+        let (a, b) = pair(&engine);
+        let parts: Vec<Vec<u8>> = vec![b"ab".to_vec(), b"cde".to_vec(), b"f".to_vec()];
+        let (r, back) = a.send(parts.clone()).await.expect("send");
+        assert_eq!((r, back), (SendResult::Ok, parts));
+        // Receive exactly 6 bytes into 3 + 3 byte buffers (possibly over several receives).
+        let mut got = Vec::new();
+        while got.len() < 6 {
+            let (r, n, bufs) = b.receive(vec![[0u8; 3], [0u8; 3]]).await.expect("receive");
+            assert_eq!(r, ReceiveResult::Ok);
+            assert!(n >= 1 && n <= 6 - got.len());
+            got.extend(bufs.concat().into_iter().take(n));
+        }
+        assert_eq!(got, b"abcdef");
+    });
+}
+
+#[test]
+fn a_thousand_ping_pongs_arrive_in_order_with_their_content() {
+    on_each_executor(|engine| async move {
+        let (a, b) = pair(&engine);
+        for i in 0u32..1000 {
+            let mut msg = pattern(64, u64::from(i));
+            msg[..4].copy_from_slice(&i.to_le_bytes());
+            let (r, _) = a.send(vec![msg.clone()]).await.expect("ping");
+            assert_eq!(r, SendResult::Ok);
+            let echoed = receive_exact(&b, 64).await;
+            let (r, _) = b.send(vec![echoed]).await.expect("pong");
+            assert_eq!(r, SendResult::Ok);
+            assert_eq!(receive_exact(&a, 64).await, msg, "round trip {i}");
+        }
+    });
+}
+
+#[test]
+fn an_8mib_send_completes_once_while_the_peer_receives_concurrently() {
+    on_each_executor(|engine| async move {
+        let (a, b) = pair(&engine);
+        let payload = pattern(8 * MIB, 3);
+        let bufs: Vec<Vec<u8>> = payload.chunks(MIB).map(<[u8]>::to_vec).collect();
+        let send = a.send(bufs);
+        let (sent, received) = futures::join!(send, receive_exact(&b, 8 * MIB));
+        let (r, back) = sent.expect("send");
+        assert_eq!(r, SendResult::Ok);
+        assert_eq!(back.concat(), payload, "buffers handed back unchanged");
+        assert!(received == payload, "8 MiB arrived intact and in order");
+    });
+}
+
+#[test]
+fn two_sends_go_out_in_call_order_whatever_order_they_are_awaited_in() {
+    on_each_executor(|engine| async move {
+        let (a, b) = pair(&engine);
+        let first = a.send(vec![b"first,".to_vec()]);
+        let second = a.send(vec![b"second".to_vec()]);
+        assert_eq!(second.await.expect("second").0, SendResult::Ok);
+        assert_eq!(first.await.expect("first").0, SendResult::Ok);
+        assert_eq!(receive_exact(&b, 12).await, b"first,second");
+    });
+}
+
+#[test]
+fn peer_close_gives_the_data_then_abandoned() {
+    on_each_executor(|engine| async move {
+        let (a, b) = pair(&engine);
+        let (r, _) = a.send(vec![b"last words".to_vec()]).await.expect("send");
+        assert_eq!(r, SendResult::Ok);
+        a.close().await;
+        assert_eq!(a.state(), SocketState::Closed);
+        assert_eq!(receive_exact(&b, 10).await, b"last words");
+        let (r, n, bufs) = b.receive(vec![vec![0u8; 8]]).await.expect("receive");
+        assert_eq!((r, n), (ReceiveResult::Abandoned, 0));
+        assert_eq!(bufs, [vec![0u8; 8]], "untouched buffer handed back");
+    });
+}
+
+#[test]
+fn close_with_pending_operations_abandons_each_once() {
+    on_each_executor(|engine| async move {
+        let (a, _b) = pair(&engine);
+        let receive = a.receive(vec![vec![0u8; 16]]);
+        // Larger than the socket buffers: stays pending while the peer does not read.
+        let send = a.send(vec![vec![0x5Au8; 64 * MIB]]);
+        let notify = a.notify(NotifyType::In);
+        a.close().await;
+        assert_eq!(a.state(), SocketState::Closed);
+        let (r, n, bufs) = receive.await.expect("receive");
+        assert_eq!((r, n, bufs[0].len()), (ReceiveResult::Abandoned, 0, 16));
+        let (r, bufs) = send.await.expect("send");
+        assert_eq!((r, bufs[0].len()), (SendResult::Abandoned, 64 * MIB));
+        assert_eq!(notify.await.expect("notify"), NotifyResult::Abandoned);
+        // Closed: new operations are rejected with their buffers.
+        let err = a.send(vec![b"x".to_vec()]).await.expect_err("not open");
+        assert!(matches!(err.kind(), SubmitErrorKind::NotOpen));
+        assert_eq!(err.into_inner(), [b"x".to_vec()]);
+        a.close().await; // closing a CLOSED socket resolves too
+    });
+}
+
+#[test]
+fn rejected_submissions_resolve_to_the_error_with_the_buffers() {
+    on_each_executor(|engine| async move {
+        let (a, _b) = pair(&engine);
+        let err = a.send(Vec::<Vec<u8>>::new()).await.expect_err("no buffers");
+        assert!(matches!(err.kind(), SubmitErrorKind::InvalidArgument(_)));
+        let err = a
+            .receive(vec![vec![1u8; 4], Vec::new()])
+            .await
+            .expect_err("an empty buffer");
+        assert!(matches!(err.kind(), SubmitErrorKind::InvalidArgument(_)));
+        assert_eq!(err.into_inner(), [vec![1u8; 4], Vec::new()]);
+        let never = Socket::new(&engine).expect("socket");
+        let err = never.receive(vec![vec![0u8; 4]]).await.expect_err("closed");
+        assert!(matches!(err.kind(), SubmitErrorKind::NotOpen));
+        let err = never.notify(NotifyType::In).await.expect_err("closed");
+        assert!(matches!(err.kind(), SubmitErrorKind::NotOpen));
+    });
+}
+
+#[test]
+fn notify_reports_writable_at_once_and_readable_when_data_arrives() {
+    on_each_executor(|engine| async move {
+        let (a, b) = pair(&engine);
+        assert_eq!(a.notify(NotifyType::Out).await.unwrap(), NotifyResult::Out);
+        let readable = b.notify(NotifyType::In);
+        a.send(vec![b"!".to_vec()]).await.unwrap();
+        assert_eq!(readable.await.unwrap(), NotifyResult::In);
+        assert_eq!(receive_exact(&b, 1).await, b"!", "notify read nothing");
+    });
+}
+
+#[test]
+fn dropping_the_socket_abandons_its_pending_futures_without_blocking() {
+    on_each_executor(|engine| async move {
+        let (a, _b) = pair(&engine);
+        let receive = a.receive(vec![vec![0u8; 16]]);
+        let send = a.send(vec![vec![7u8; 64 * MIB]]);
+        drop(a); // closes on an engine thread
+        let (r, n, _) = receive.await.expect("receive");
+        assert_eq!((r, n), (ReceiveResult::Abandoned, 0));
+        let (r, bufs) = send.await.expect("send");
+        assert_eq!((r, bufs[0].len()), (SendResult::Abandoned, 64 * MIB));
+    });
+}
+
+#[test]
+fn a_socket_closed_by_its_future_can_be_opened_again() {
+    on_each_executor(|engine| async move {
+        let (a, _b) = pair(&engine);
+        a.close().await;
+        let (c, d) = transport_pair();
+        a.open(c).expect("reopen");
+        let d = Socket::open_on(&engine, d).expect("open");
+        a.send(vec![b"again".to_vec()]).await.unwrap();
+        assert_eq!(receive_exact(&d, 5).await, b"again");
+    });
+}
+
+#[test]
+fn listener_and_connect_make_connected_sockets_on_every_executor() {
+    on_each_executor(|engine| async move {
+        let listener = Listener::bind(&engine, "127.0.0.1:0".parse().unwrap()).expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        for i in 0u8..3 {
+            let connect = Socket::connect(&engine, "127.0.0.1", port, WAIT);
+            let (client, server) = futures::join!(connect, listener.accept());
+            let (client, server) = (client.expect("connect"), server.expect("accept"));
+            client.send(vec![vec![i; 3]]).await.unwrap();
+            assert_eq!(receive_exact(&server, 3).await, vec![i; 3]);
+        }
+    });
+}
+
+#[test]
+fn connect_to_a_closed_port_fails_with_connection_refused() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let engine = engine();
+    let result = bounded("connect", move || {
+        futures::executor::block_on(Socket::connect(&engine, "127.0.0.1", port, WAIT))
+    });
+    let err = result.expect_err("nobody listens");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+#[cfg(feature = "futures-io")]
+#[test]
+fn listener_is_a_stream_of_sockets() {
+    use futures::StreamExt;
+    on_each_executor(|engine| async move {
+        let mut listener = Listener::bind(&engine, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let clients: Vec<_> = (0..4)
+            .map(|_| Socket::connect(&engine, "127.0.0.1", port, WAIT))
+            .collect();
+        let clients = futures::future::try_join_all(clients)
+            .await
+            .expect("connect");
+        let mut served = Vec::new();
+        for _ in 0..4 {
+            served.push(listener.next().await.expect("never ends").expect("accept"));
+        }
+        for (i, c) in clients.iter().enumerate() {
+            c.send(vec![vec![i as u8; 2]]).await.unwrap();
+        }
+        let mut got = Vec::new();
+        for s in &served {
+            got.push(receive_exact(s, 2).await[0]);
+        }
+        got.sort();
+        assert_eq!(got, [0, 1, 2, 3]);
+    });
+}
+
+#[test]
+fn a_dropped_listener_closes_its_socket_within_the_accept_slice() {
+    let engine = engine();
+    let listener = Listener::bind(&engine, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Start the helper thread with one accept, then drop everything.
+    bounded("accept", {
+        let engine = engine.clone();
+        move || {
+            futures::executor::block_on(async {
+                let c = Socket::connect(&engine, "127.0.0.1", port, WAIT);
+                let (c, s) = futures::join!(c, listener.accept());
+                c.expect("connect");
+                s.expect("accept");
+            })
+        }
+    });
+    wait_until("the listening socket to close", || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    });
+}
+
+// =============================================================================================
+// B. Dropping futures at every point: no buffer freed early, no operation completing twice
+// =============================================================================================
+
+/// A receive future dropped before its completion: the operation keeps its buffer (the data
+/// arriving later is still written into it), drops it on an engine thread after the
+/// completion, and the received bytes are lost — exactly once: the next receive gets the next
+/// bytes.
+#[test]
+fn a_receive_dropped_before_completion_keeps_its_buffer_until_the_data_arrives() {
+    let engine = engine();
+    let (a, b) = pair(&engine);
+    let log = Arc::new(DropLog::default());
+    let (wakes, waker) = counting_waker();
+    let mut fut = b.receive(vec![Tracked::new(1, vec![0u8; 16], &log)]);
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    drop(fut);
+    thread::sleep(QUIET);
+    assert!(log.records().is_empty(), "buffer freed before completion");
+
+    futures::executor::block_on(a.send(vec![b"abc".to_vec()])).unwrap();
+    let record = log.wait_dropped(1, "the dropped receive's buffer");
+    assert!(on_worker(&record), "dropped by the completion: {record:?}");
+    assert_eq!(
+        &record.content[..3],
+        b"abc",
+        "the data was received into it"
+    );
+    assert!(record.last_use.is_some_and(|t| t <= record.at));
+    assert_eq!(wakes.0.load(SeqCst), 0, "a dropped future is not woken");
+
+    futures::executor::block_on(a.send(vec![b"def".to_vec()])).unwrap();
+    let next = futures::executor::block_on(receive_exact(&b, 3));
+    assert_eq!(
+        next, b"def",
+        "abc was consumed once, by the dropped receive"
+    );
+    thread::sleep(QUIET);
+    assert_eq!(log.records().len(), 1, "no second completion");
+}
+
+/// A send future dropped before its completion: the operation keeps reading the buffer after
+/// the future is gone, every byte arrives intact, and the buffer is dropped only after its
+/// last use, on an engine thread.
+#[test]
+fn a_send_dropped_before_completion_keeps_its_buffer_until_every_byte_is_written() {
+    let engine = engine();
+    let (a, b) = pair(&engine);
+    let log = Arc::new(DropLog::default());
+    let payload = pattern(32 * MIB, 11);
+    let (wakes, waker) = counting_waker();
+    let mut fut = a.send(vec![Tracked::new(1, payload.clone(), &log)]);
+    assert!(
+        poll_once(&mut fut, &waker).is_pending(),
+        "32 MiB do not fit"
+    );
+    drop(fut);
+    let uses_at_drop = log.uses.load(SeqCst);
+    thread::sleep(QUIET);
+    assert!(log.records().is_empty(), "buffer freed before completion");
+
+    let got = bounded("receive 32 MiB", move || {
+        let data = futures::executor::block_on(receive_exact(&b, 32 * MIB));
+        (data, b)
+    });
+    assert!(got.0 == payload, "every byte arrived intact");
+    let record = log.wait_dropped(1, "the dropped send's buffer");
+    assert!(on_worker(&record), "dropped by the completion: {record:?}");
+    assert!(
+        record.uses > uses_at_drop,
+        "the send kept using the buffer after the future was dropped"
+    );
+    assert!(record.last_use.is_some_and(|t| t <= record.at));
+    assert_eq!(record.content, payload, "the buffer was never changed");
+    assert_eq!(wakes.0.load(SeqCst), 0);
+}
+
+/// A future whose operation completed but which was never polled again: the value waits in
+/// the future; dropping it drops the buffers then, on the dropping thread, once.
+#[test]
+fn a_future_dropped_after_completion_but_before_its_poll_drops_the_buffers_then() {
+    let engine = engine();
+    let (a, b) = pair(&engine);
+    let log = Arc::new(DropLog::default());
+    let (wakes, waker) = counting_waker();
+    let mut fut = b.receive(vec![Tracked::new(1, vec![0u8; 8], &log)]);
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    futures::executor::block_on(a.send(vec![b"xyz".to_vec()])).unwrap();
+    wait_until("the completion to wake the task", || {
+        wakes.0.load(SeqCst) == 1
+    });
+    thread::sleep(QUIET);
+    assert!(log.records().is_empty(), "the value waits in the future");
+    drop(fut);
+    let records = log.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].1.thread, thread::current().id());
+    assert_eq!(&records[0].1.content[..3], b"xyz");
+    assert_eq!(wakes.0.load(SeqCst), 1, "woken exactly once");
+}
+
+/// A future polled to completion wakes its task once and hands the buffers back; the caller
+/// drops them.
+#[test]
+fn a_future_polled_to_completion_wakes_once_and_hands_the_buffers_back() {
+    let engine = engine();
+    let (a, b) = pair(&engine);
+    let log = Arc::new(DropLog::default());
+    let (wakes, waker) = counting_waker();
+    let mut recv = b.receive(vec![Tracked::new(1, vec![0u8; 8], &log)]);
+    assert!(poll_once(&mut recv, &waker).is_pending());
+    let mut send = a.send(vec![Tracked::new(2, b"12345".to_vec(), &log)]);
+    wait_until("the receive completion", || wakes.0.load(SeqCst) == 1);
+    // The send's completion may be delivered a little later, on another worker.
+    let (send_wakes, send_waker) = counting_waker();
+    let mut sent = None;
+    wait_until("the send completion", || {
+        match poll_once(&mut send, &send_waker) {
+            Poll::Ready(out) => {
+                sent = Some(out);
+                true
+            }
+            Poll::Pending => false,
+        }
+    });
+    let (r, bufs) = sent.unwrap().expect("send accepted");
+    assert!(send_wakes.0.load(SeqCst) <= 1);
+    assert_eq!(r, SendResult::Ok);
+    assert_eq!(bufs[0].data, b"12345");
+    let Poll::Ready(Ok((r, n, back))) = poll_once(&mut recv, &waker) else {
+        panic!("the receive completed")
+    };
+    assert_eq!(
+        (r, n, &back[0].data[..n]),
+        (ReceiveResult::Ok, 5, &b"12345"[..])
+    );
+    assert!(log.records().is_empty(), "handed back, not dropped");
+    drop((bufs, back, send, recv));
+    let records = log.records();
+    assert_eq!(records.len(), 2);
+    assert!(records
+        .iter()
+        .all(|(_, r)| r.thread == thread::current().id()));
+    thread::sleep(QUIET);
+    assert_eq!(wakes.0.load(SeqCst), 1, "one wake for the receive");
+}
+
+/// Futures dropped while the close runs (before it, during it, after it): each pending
+/// operation completes once, `Abandoned`, and its buffers are dropped once, by the
+/// completion on an engine thread; the close completes even though its future was dropped.
+#[test]
+fn futures_dropped_while_close_runs_free_their_buffers_once_after_abandonment() {
+    for round in 0..20 {
+        let engine = engine();
+        let (a, _b) = pair(&engine);
+        let log = Arc::new(DropLog::default());
+        let (wakes, waker) = counting_waker();
+        let mut recv = a.receive(vec![Tracked::new(1, vec![0u8; 16], &log)]);
+        let mut send = a.send(vec![Tracked::new(2, vec![0xA5; 16 * MIB], &log)]);
+        let mut notify = a.notify(NotifyType::In);
+        assert!(poll_once(&mut recv, &waker).is_pending());
+        assert!(poll_once(&mut send, &waker).is_pending());
+        assert!(poll_once(&mut notify, &waker).is_pending());
+        match round % 3 {
+            0 => {
+                // Dropped before the close starts.
+                drop((recv, send, notify));
+                drop(a.close());
+            }
+            1 => {
+                // Dropped right after it started, racing with it; the close future too.
+                let close = a.close();
+                drop((recv, send, notify, close));
+            }
+            _ => {
+                // Dropped after the close finished: values wait in them, dropped here.
+                let mut close = a.close();
+                wait_until("the close", || poll_once(&mut close, &waker).is_ready());
+                drop((recv, send, notify));
+            }
+        }
+        wait_until("CLOSED", || a.state() == SocketState::Closed);
+        let r1 = log.wait_dropped(1, "the receive buffer");
+        let r2 = log.wait_dropped(2, "the send buffer");
+        assert_eq!(r2.content.len(), 16 * MIB);
+        if round % 3 == 2 {
+            assert_eq!(r1.thread, thread::current().id());
+        } else {
+            assert!(on_worker(&r1) || r1.thread == thread::current().id());
+        }
+        for r in [&r1, &r2] {
+            assert!(r.last_use.is_none_or(|t| t <= r.at));
+        }
+        thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            log.records().len(),
+            2,
+            "round {round}: each buffer dropped once"
+        );
+        let woken = wakes.0.load(SeqCst);
+        assert!(
+            woken <= 4,
+            "round {round}: at most one wake per operation, got {woken}"
+        );
+    }
+}
+
+/// An operation's future and its socket both dropped: the socket closes on an engine thread,
+/// the operation completes there once and drops its buffers there.
+#[test]
+fn dropping_future_and_socket_together_frees_the_buffers_on_an_engine_thread() {
+    let engine = engine();
+    let (a, _b) = pair(&engine);
+    let log = Arc::new(DropLog::default());
+    let recv = a.receive(vec![Tracked::new(1, vec![0u8; 16], &log)]);
+    let send = a.send(vec![Tracked::new(2, vec![1u8; 16 * MIB], &log)]);
+    drop((recv, send));
+    drop(a);
+    for id in [1, 2] {
+        let r = log.wait_dropped(id, "a buffer");
+        assert!(on_worker(&r), "{r:?}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "polled after it completed")]
+fn polling_a_future_again_after_it_completed_panics() {
+    let engine = engine();
+    let (a, _b) = pair(&engine);
+    let (_wakes, waker) = counting_waker();
+    let mut close = a.close();
+    wait_until("the close", || poll_once(&mut close, &waker).is_ready());
+    let _ = poll_once(&mut close, &waker);
+}
+
+// =============================================================================================
+// C. SocketStream: the tokio and futures-io adapters
+// =============================================================================================
+
+/// Length of the streamed pattern's period: a prime, so no chunking lines up with it.
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+const PERIOD: usize = 1_000_003;
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+const ROUND_TRIP: usize = 100 * MIB;
+
+/// The bytes of the stream: a random pattern repeating every [`PERIOD`] bytes, readable at
+/// any offset without copying (`PERIOD + 256 KiB` long).
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+fn stream_pattern() -> Arc<Vec<u8>> {
+    let mut p = pattern(PERIOD, 99);
+    let head = p[..256 * 1024].to_vec();
+    p.extend_from_slice(&head);
+    Arc::new(p)
+}
+
+/// xorshift64: the chunk sizes.
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+struct Rng(u64);
+
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
+impl Rng {
+    /// A size in `1..=max`, small ones frequent.
+    fn size(&mut self, max: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let cap = match self.0 % 4 {
+            0 => 64,
+            1 => 4096,
+            _ => max,
+        };
+        1 + (self.0 >> 8) as usize % cap.min(max)
+    }
+}
+
+#[cfg(feature = "tokio")]
+mod tokio_adapter {
+    use super::*;
+    use asock::future::SocketStream;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    fn stream_pair(engine: &ExecutionEngine) -> (SocketStream, SocketStream) {
+        let (c, s) = transport_pair();
+        (
+            SocketStream::open(engine, c).expect("client stream"),
+            SocketStream::open(engine, s).expect("server stream"),
+        )
+    }
+
+    /// The client writes 100 MiB in random chunks while reading the echo in random chunks;
+    /// the server echoes with `tokio::io::copy` until end of stream, then shuts down.
+    async fn round_trip(engine: ExecutionEngine) {
+        let (client, server) = stream_pair(&engine);
+        let echo = tokio::spawn(async move {
+            let (mut r, mut w) = tokio::io::split(server);
+            let n = tokio::io::copy(&mut r, &mut w).await.expect("echo copy");
+            w.shutdown().await.expect("echo shutdown");
+            n
+        });
+        let data = stream_pattern();
+        let (mut r, mut w) = tokio::io::split(client);
+        let src = Arc::clone(&data);
+        let writer = tokio::spawn(async move {
+            let mut rng = Rng(7);
+            let mut pos = 0;
+            while pos < ROUND_TRIP {
+                let n = rng.size(256 * 1024).min(ROUND_TRIP - pos);
+                let off = pos % PERIOD;
+                let chunk = &src[off..off + n.min(256 * 1024)];
+                w.write_all(chunk).await.expect("write");
+                pos += chunk.len();
+            }
+            w.shutdown().await.expect("client shutdown");
+            pos
+        });
+        let mut rng = Rng(13);
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut pos = 0;
+        loop {
+            let want = rng.size(buf.len());
+            let n = r.read(&mut buf[..want]).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            let off = pos % PERIOD;
+            assert!(
+                buf[..n] == data[off..off + n],
+                "echoed bytes differ at offset {pos}"
+            );
+            pos += n;
+        }
+        assert_eq!(writer.await.unwrap(), ROUND_TRIP);
+        assert_eq!(echo.await.unwrap(), ROUND_TRIP as u64);
+        assert_eq!(pos, ROUND_TRIP, "every byte came back");
+    }
+
+    #[test]
+    fn tokio_adapter_round_trips_100mib_in_random_chunks() {
+        bounded("100 MiB on tokio", || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let start = Instant::now();
+            rt.block_on(round_trip(engine()));
+            eprintln!("tokio adapter: 100 MiB round trip in {:?}", start.elapsed());
+        });
+    }
+
+    #[test]
+    fn writes_go_out_without_a_flush_and_shutdown_half_closes() {
+        bounded("half close", || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (mut a, mut b) = stream_pair(&engine());
+                // Many small writes, never flushed: they reach the peer anyway.
+                for i in 0..1000u32 {
+                    a.write_all(&i.to_le_bytes()).await.unwrap();
+                }
+                let mut got = vec![0u8; 4000];
+                b.read_exact(&mut got).await.unwrap();
+                let expect: Vec<u8> = (0..1000u32).flat_map(|i| i.to_le_bytes()).collect();
+                assert_eq!(got, expect);
+                // Half-close: b sees end of stream, and can still answer.
+                a.shutdown().await.unwrap();
+                assert!(
+                    a.write_all(b"late").await.is_err(),
+                    "no writes after shutdown"
+                );
+                let mut rest = Vec::new();
+                assert_eq!(b.read_to_end(&mut rest).await.unwrap(), 0);
+                b.write_all(b"still here").await.unwrap();
+                b.shutdown().await.unwrap();
+                let mut answer = String::new();
+                a.read_to_string(&mut answer).await.unwrap();
+                assert_eq!(answer, "still here");
+                a.close().await.unwrap();
+                b.close().await.unwrap();
+            });
+        });
+    }
+
+    #[test]
+    fn buffered_reading_and_lines_work_through_async_buf_read() {
+        bounded("lines", || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (mut a, b) = stream_pair(&engine());
+                a.write_all(b"one\ntwo\nthree").await.unwrap();
+                a.shutdown().await.unwrap();
+                let mut lines = b.lines();
+                let mut got = Vec::new();
+                while let Some(line) = lines.next_line().await.unwrap() {
+                    got.push(line);
+                }
+                assert_eq!(got, ["one", "two", "three"]);
+            });
+        });
+    }
+
+    #[test]
+    fn tokio_util_lines_codec_interoperates() {
+        use futures::{SinkExt, StreamExt};
+        use tokio_util::codec::{Framed, LinesCodec};
+        bounded("LinesCodec", || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (a, b) = stream_pair(&engine());
+                let server = tokio::spawn(async move {
+                    let mut framed = Framed::new(b, LinesCodec::new());
+                    while let Some(line) = framed.next().await {
+                        let line = line.expect("a line");
+                        framed.send(line.to_uppercase()).await.expect("answer");
+                    }
+                });
+                let mut framed = Framed::new(a, LinesCodec::new());
+                for i in 0..200 {
+                    framed.send(format!("line {i}")).await.unwrap();
+                    let answer = framed.next().await.expect("an answer").unwrap();
+                    assert_eq!(answer, format!("LINE {i}"));
+                }
+                framed.get_mut().shutdown().await.unwrap();
+                assert!(
+                    framed.next().await.is_none(),
+                    "server ends after our shutdown"
+                );
+                tokio::time::timeout(WAIT, server)
+                    .await
+                    .expect("server ends")
+                    .unwrap();
+            });
+        });
+    }
+
+    #[test]
+    fn a_reset_peer_ends_the_stream_and_fails_writes() {
+        bounded("reset", || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (mut a, b) = stream_pair(&engine());
+                drop(b); // closes (not a half-close)
+                let mut rest = Vec::new();
+                assert_eq!(a.read_to_end(&mut rest).await.unwrap(), 0);
+                // Writing to a closed peer fails within a few writes (reset), never hangs.
+                let mut failed = false;
+                for _ in 0..1000 {
+                    if a.write_all(&[0u8; 4096]).await.is_err() || a.flush().await.is_err() {
+                        failed = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                assert!(failed, "writes to a closed peer fail");
+            });
+        });
+    }
+}
+
+#[cfg(feature = "futures-io")]
+mod futures_io_adapter {
+    use super::*;
+    use asock::future::SocketStream;
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// As the tokio round trip, on `futures::executor::block_on`, the echo server on its own
+    /// thread with its own `block_on`, and `futures::io::copy`.
+    #[test]
+    fn futures_io_adapter_round_trips_100mib_in_random_chunks() {
+        bounded("100 MiB on futures-io", || {
+            let engine = engine();
+            let listener = Listener::bind(&engine, "127.0.0.1:0".parse().unwrap()).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = thread::spawn(move || {
+                futures::executor::block_on(async {
+                    let stream = listener.accept_stream().await.expect("accept");
+                    let (r, mut w) = stream.split();
+                    let n = futures::io::copy(r, &mut w).await.expect("echo copy");
+                    w.close().await.expect("echo close");
+                    n
+                })
+            });
+            let start = Instant::now();
+            futures::executor::block_on(async {
+                let client = SocketStream::connect(&engine, "127.0.0.1", port, WAIT)
+                    .await
+                    .expect("connect");
+                let (mut r, mut w) = client.split();
+                let data = stream_pattern();
+                let writer = async {
+                    let mut rng = Rng(21);
+                    let mut pos = 0;
+                    while pos < ROUND_TRIP {
+                        let n = rng.size(256 * 1024).min(ROUND_TRIP - pos);
+                        let off = pos % PERIOD;
+                        let chunk = &data[off..off + n.min(256 * 1024)];
+                        w.write_all(chunk).await.expect("write");
+                        pos += chunk.len();
+                    }
+                    w.close().await.expect("client close");
+                    pos
+                };
+                let reader = async {
+                    let mut rng = Rng(5);
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let mut pos = 0;
+                    loop {
+                        let want = rng.size(buf.len());
+                        let n = r.read(&mut buf[..want]).await.expect("read");
+                        if n == 0 {
+                            break pos;
+                        }
+                        let off = pos % PERIOD;
+                        assert!(
+                            buf[..n] == data[off..off + n],
+                            "echoed bytes differ at offset {pos}"
+                        );
+                        pos += n;
+                    }
+                };
+                let (written, read) = futures::join!(writer, reader);
+                assert_eq!((written, read), (ROUND_TRIP, ROUND_TRIP));
+            });
+            assert_eq!(server.join().unwrap(), ROUND_TRIP as u64);
+            eprintln!(
+                "futures-io adapter: 100 MiB round trip in {:?}",
+                start.elapsed()
+            );
+        });
+    }
+}
