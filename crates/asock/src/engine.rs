@@ -91,6 +91,14 @@ impl ExecutionEngine {
         Arc::strong_count(&self.handle)
     }
 
+    /// The engine's private thread pool (`PTP_POOL`), as c-pal's
+    /// `execution_engine_win32_get_threadpool`: valid while the engine lives; no reference is
+    /// added. Windows only.
+    #[cfg(windows)]
+    pub fn threadpool(&self) -> *mut std::ffi::c_void {
+        self.handle.sys.threadpool() as *mut std::ffi::c_void
+    }
+
     pub(crate) fn sys(&self) -> &Arc<sys::Engine> {
         &self.handle.sys
     }

@@ -22,6 +22,9 @@
 //!
 //! # Backends
 //! Linux: `epoll`, driven by the engine's workers (see the `sys` module docs in the source).
+//! Windows: thread-pool I/O on a private pool per engine, exactly as c-pal's
+//! `async_socket_win32` (`CreateThreadpoolIo`, overlapped `WSASend` / `WSARecv`); there,
+//! [`AsyncSocket::with_transport`] and [`AsyncSocket::notify_io`] fail, as c-pal's do.
 //!
 //! # Example
 //! See [`AsyncSocket`].
@@ -40,6 +43,11 @@ mod socket;
 mod sys;
 mod trace;
 pub mod transport;
+
+/// Test-only fault injection and call log of the Windows backend (cargo feature
+/// `fault-injection`; see the module's documentation).
+#[cfg(all(windows, feature = "fault-injection"))]
+pub use sys::windows::fault;
 
 pub use crate::core::state::SocketState;
 pub use buf::{IoBuf, IoBufMut, RawBuf};

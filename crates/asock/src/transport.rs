@@ -33,8 +33,11 @@
 //! * [`local_addresses`](SocketTransport::local_addresses) lists IPv4 and
 //!   IPv6 addresses, loopback included.
 //!
-//! Unix only for now: the waits (`poll(2)`), the host name and the interface
-//! list use `libc`; Windows support comes later.
+//! The system calls named below are the unix ones. On Windows the same
+//! behaviour comes from Winsock: the waits use `WSAPoll`, the host name
+//! `gethostname`, the interface list `GetAdaptersAddresses` (adapters that
+//! are up), and `EAGAIN`, `EINTR`, ... are their `WSAE*` counterparts;
+//! socket2 and the standard library call `WSAStartup`.
 //!
 //! # Examples
 //!
@@ -752,6 +755,16 @@ impl SocketTransport {
         self.socket().map(AsRawFd::as_raw_fd)
     }
 
+    /// The raw socket handle (`SOCKET`), `None` when the transport holds
+    /// none. The transport keeps ownership: do not close it.
+    ///
+    /// Windows only. No system call.
+    #[cfg(windows)]
+    pub fn underlying_socket(&self) -> Option<std::os::windows::io::RawSocket> {
+        use std::os::windows::io::AsRawSocket;
+        self.socket().map(AsRawSocket::as_raw_socket)
+    }
+
     /// Whether the transport holds a socket: `false` before
     /// [`connect`](Self::connect) / [`listen`](Self::listen) and after
     /// [`disconnect`](Self::disconnect), `true` in between.
@@ -769,7 +782,8 @@ impl SocketTransport {
     /// skipped. The list may be empty. As in c-pal, the transport must hold
     /// a socket (although the answer does not depend on it).
     ///
-    /// Unix only for now.
+    /// On Windows: `gethostname` and `GetAdaptersAddresses`, the unicast
+    /// addresses of every adapter whose operational status is up.
     ///
     /// # Errors
     ///
@@ -788,6 +802,13 @@ impl SocketTransport {
     /// The socket, for the async socket built on this transport.
     pub(crate) fn socket(&self) -> Option<&Socket> {
         self.socket.as_ref()
+    }
+
+    /// Takes the socket out (the transport then holds none), for a backend
+    /// that closes it with its own call.
+    #[cfg(windows)]
+    pub(crate) fn take_socket(&mut self) -> Option<Socket> {
+        self.socket.take()
     }
 }
 
@@ -1043,6 +1064,214 @@ mod sys {
                 _ => continue,
             };
             addresses.push(entry);
+        }
+        Ok(addresses)
+    }
+}
+
+/// The Windows pieces: `WSAPoll`, `gethostname`, `GetAdaptersAddresses` and
+/// `WSAE*` classification.
+#[cfg(windows)]
+mod sys {
+    use std::ffi::c_int;
+    use std::io;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use std::os::windows::io::AsRawSocket;
+    use std::time::{Duration, Instant};
+
+    use socket2::Socket;
+    use windows_sys::Win32::Foundation::{ERROR_BUFFER_OVERFLOW, NO_ERROR};
+    use windows_sys::Win32::NetworkManagement::IpHelper::{
+        GetAdaptersAddresses, GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER,
+        GAA_FLAG_SKIP_MULTICAST, IP_ADAPTER_ADDRESSES_LH,
+    };
+    use windows_sys::Win32::NetworkManagement::Ndis::IfOperStatusUp;
+    use windows_sys::Win32::Networking::WinSock::{
+        gethostname, WSAGetLastError, WSAPoll, AF_INET, AF_INET6, AF_UNSPEC, POLLNVAL, POLLRDNORM,
+        POLLWRNORM, SOCKADDR_IN, SOCKADDR_IN6, SOCKET, SOCKET_ERROR, WSAEADDRNOTAVAIL,
+        WSAEAFNOSUPPORT, WSAEINPROGRESS, WSAEINTR, WSAEMFILE, WSAENOBUFS, WSAENOTSOCK,
+        WSAEPROTONOSUPPORT, WSAPOLLFD,
+    };
+
+    use super::{AddressType, LocalAddress};
+
+    /// Flags added to every send: none (Windows raises no `SIGPIPE`).
+    pub(super) const SEND_FLAGS: c_int = 0;
+
+    /// The most buffers passed to one `WSASend` / `WSARecv`.
+    pub(super) const MAX_IOVECS: usize = 1024;
+
+    /// The backlog of [`super::SocketTransport::listen`]: Winsock's
+    /// `SOMAXCONN` (a reasonable maximum chosen by the provider).
+    pub(super) const SOMAXCONN: c_int = windows_sys::Win32::Networking::WinSock::SOMAXCONN as c_int;
+
+    /// What [`poll_one`] waits for.
+    #[derive(Clone, Copy)]
+    pub(super) enum Interest {
+        Read,
+        Write,
+    }
+
+    /// Waits until `socket` is ready for `interest` (or has an error or a
+    /// hang-up) or `timeout` passes (`None` = no timeout), with `WSAPoll`.
+    /// `Ok(true)` when ready, `Ok(false)` on timeout.
+    pub(super) fn poll_one(
+        socket: &Socket,
+        interest: Interest,
+        timeout: Option<Duration>,
+    ) -> io::Result<bool> {
+        let events = match interest {
+            Interest::Read => POLLRDNORM,
+            Interest::Write => POLLWRNORM,
+        };
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        loop {
+            let millis: c_int = match deadline {
+                None => -1,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    // Round up so that we never wake before the deadline.
+                    let millis = left.as_nanos().div_ceil(1_000_000);
+                    c_int::try_from(millis).unwrap_or(c_int::MAX)
+                }
+            };
+            let mut pollfd = WSAPOLLFD {
+                fd: socket.as_raw_socket() as SOCKET,
+                events,
+                revents: 0,
+            };
+            // SAFETY: `pollfd` is a valid, initialised `WSAPOLLFD` that lives
+            // across the call, and we pass a count of 1.
+            let ready = unsafe { WSAPoll(&mut pollfd, 1, millis) };
+            if ready == SOCKET_ERROR {
+                // SAFETY: plain call with no arguments.
+                let code = unsafe { WSAGetLastError() };
+                if code == WSAEINTR {
+                    continue;
+                }
+                return Err(io::Error::from_raw_os_error(code));
+            }
+            if ready == 0 {
+                match deadline {
+                    Some(deadline) if Instant::now() >= deadline => return Ok(false),
+                    _ => continue,
+                }
+            }
+            if pollfd.revents & POLLNVAL != 0 {
+                return Err(io::Error::from_raw_os_error(WSAENOTSOCK));
+            }
+            return Ok(true);
+        }
+    }
+
+    /// `WSAEAFNOSUPPORT` / `WSAEPROTONOSUPPORT` from `socket` or
+    /// `WSAEADDRNOTAVAIL` from `bind`: no usable IPv6.
+    pub(super) fn is_ipv6_unavailable(err: &io::Error) -> bool {
+        err.kind() == io::ErrorKind::AddrNotAvailable
+            || matches!(
+                err.raw_os_error(),
+                Some(WSAEAFNOSUPPORT) | Some(WSAEPROTONOSUPPORT) | Some(WSAEADDRNOTAVAIL)
+            )
+    }
+
+    /// Out of sockets or buffers.
+    pub(super) fn is_resource_exhaustion(err: &io::Error) -> bool {
+        matches!(err.raw_os_error(), Some(WSAEMFILE) | Some(WSAENOBUFS))
+    }
+
+    pub(super) fn is_in_progress(err: &io::Error) -> bool {
+        err.raw_os_error() == Some(WSAEINPROGRESS)
+    }
+
+    /// `gethostname`.
+    pub(super) fn hostname() -> io::Result<String> {
+        // 256 bytes is what Winsock documents as always enough.
+        let mut buf = [0u8; 257];
+        // SAFETY: `buf` is writable for `buf.len() - 1` bytes, which is the
+        // length we pass; the last byte stays NUL.
+        let rc = unsafe { gethostname(buf.as_mut_ptr(), (buf.len() - 1) as i32) };
+        if rc != 0 {
+            // SAFETY: plain call with no arguments.
+            return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
+        }
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
+    }
+
+    /// `GetAdaptersAddresses`: the IPv4 and IPv6 unicast addresses of the
+    /// adapters that are up.
+    pub(super) fn interface_addresses() -> io::Result<Vec<LocalAddress>> {
+        let flags = GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER;
+        // u64 words keep the list suitably aligned for its structures.
+        let mut buf: Vec<u64> = vec![0; 2048];
+        let mut attempts = 0;
+        loop {
+            let mut size = u32::try_from(buf.len() * 8).unwrap_or(u32::MAX);
+            // SAFETY: `buf` is writable for `size` bytes and aligned for
+            // IP_ADAPTER_ADDRESSES_LH; `size` is a valid in/out place.
+            let rc = unsafe {
+                GetAdaptersAddresses(
+                    u32::from(AF_UNSPEC),
+                    flags,
+                    std::ptr::null(),
+                    buf.as_mut_ptr().cast::<IP_ADAPTER_ADDRESSES_LH>(),
+                    &mut size,
+                )
+            };
+            if rc == ERROR_BUFFER_OVERFLOW && attempts < 4 {
+                attempts += 1;
+                buf = vec![0; (size as usize).div_ceil(8) + 1];
+                continue;
+            }
+            if rc != NO_ERROR {
+                return Err(io::Error::from_raw_os_error(rc as i32));
+            }
+            break;
+        }
+        let mut addresses = Vec::new();
+        let mut adapter = buf.as_ptr().cast::<IP_ADAPTER_ADDRESSES_LH>();
+        while !adapter.is_null() {
+            // SAFETY: `adapter` is a node of the list GetAdaptersAddresses
+            // wrote into `buf`, which outlives this loop.
+            let a = unsafe { &*adapter };
+            adapter = a.Next;
+            if a.OperStatus != IfOperStatusUp {
+                continue;
+            }
+            let mut unicast = a.FirstUnicastAddress;
+            while !unicast.is_null() {
+                // SAFETY: a node of the adapter's unicast list, inside `buf`.
+                let u = unsafe { &*unicast };
+                unicast = u.Next;
+                let sa = u.Address.lpSockaddr;
+                if sa.is_null() {
+                    continue;
+                }
+                // SAFETY: `lpSockaddr` points to a socket address of at least
+                // the size of its family's structure, as the family says.
+                let entry = unsafe {
+                    match (*sa).sa_family {
+                        AF_INET => {
+                            let sin = sa.cast::<SOCKADDR_IN>().read_unaligned();
+                            LocalAddress {
+                                address_type: AddressType::Inet,
+                                address: IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                                    sin.sin_addr.S_un.S_addr,
+                                ))),
+                            }
+                        }
+                        AF_INET6 => {
+                            let sin6 = sa.cast::<SOCKADDR_IN6>().read_unaligned();
+                            LocalAddress {
+                                address_type: AddressType::Inet6,
+                                address: IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.u.Byte)),
+                            }
+                        }
+                        _ => continue,
+                    }
+                };
+                addresses.push(entry);
+            }
         }
         Ok(addresses)
     }
