@@ -199,6 +199,7 @@ fn scenarios(connections: usize) -> Vec<Scenario> {
             higher_is_better: true,
             systems: vec![
                 ("asock", p1_asock as RunFn),
+                ("asock async", p1_asock_async),
                 ("tokio-mt(2)", p1_tokio_mt),
                 ("tokio-ct", p1_tokio_ct),
                 ("std threads", p1_std_threads),
@@ -425,6 +426,87 @@ fn p1_asock(ctx: &Ctx) -> Result<Sample, String> {
 
 fn p3_asock(ctx: &Ctx) -> Result<Sample, String> {
     asock_pingpong(ctx, ctx.connections)
+}
+
+/// P1 through `asock::future`: the same ping-pong with `.await` on owned buffers, the client
+/// and the echo as tasks on tokio multi-thread (2 workers); every completion wakes a task.
+fn p1_asock_async(ctx: &Ctx) -> Result<Sample, String> {
+    use asock::future::Socket;
+    /// Receives until `buf` (of `MSG` bytes) is full; `None` once the connection ends.
+    async fn read_msg(s: &Socket, buf: Vec<u8>) -> Option<Vec<u8>> {
+        let (r, n, mut bufs) = s.receive(vec![buf]).await.ok()?;
+        let mut m = bufs.pop()?;
+        if r != ReceiveResult::Ok {
+            return None;
+        }
+        m.truncate(n);
+        while m.len() < MSG {
+            let (r, k, b) = s.receive(vec![vec![0u8; MSG - m.len()]]).await.ok()?;
+            if r != ReceiveResult::Ok {
+                return None;
+            }
+            m.extend_from_slice(&b[0][..k]);
+        }
+        Some(m)
+    }
+    let (c, s) = transport_pair()?;
+    let client = Socket::open_on(&ctx.engine, c).map_err(|e| e.to_string())?;
+    let server = Socket::open_on(&ctx.engine, s).map_err(|e| e.to_string())?;
+    let dur = ctx.duration;
+    ctx.tokio_mt.block_on(async move {
+        let echo = tokio::spawn(async move {
+            // Echo at once and receive the next message without waiting for the send's
+            // completion; the previous send (long done) hands its buffer back for the receive.
+            let mut buf = vec![0u8; MSG];
+            let mut last = None;
+            while let Some(m) = read_msg(&server, buf).await {
+                let sent = server.send(vec![m]);
+                buf = match last.replace(sent) {
+                    None => vec![0u8; MSG],
+                    Some(prev) => match prev.await {
+                        Ok((SendResult::Ok, mut back)) => back.pop().expect("one buffer"),
+                        _ => break,
+                    },
+                };
+                buf.resize(MSG, 0);
+            }
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = Arc::clone(&stop);
+        let start = Instant::now();
+        let pinger = tokio::spawn(async move {
+            let mut n = 0u64;
+            let mut buf = vec![0u8; MSG];
+            while !st.load(Relaxed) {
+                let m = message(n);
+                // Send and receive at once: the echo may arrive before the send's completion.
+                let sent = client.send(vec![m.to_vec()]);
+                let got = read_msg(&client, buf)
+                    .await
+                    .ok_or("the echo did not come")?;
+                if !matches!(sent.await, Ok((SendResult::Ok, _))) {
+                    return Err("a send failed".to_string());
+                }
+                if got[..] != m[..] {
+                    return Err("echo differs".to_string());
+                }
+                buf = got;
+                n += 1;
+            }
+            client.close().await;
+            Ok::<u64, String>(n)
+        });
+        tokio::time::sleep(dur).await;
+        stop.store(true, Relaxed);
+        let n = pinger.await.map_err(|e| e.to_string())??;
+        let seconds = start.elapsed().as_secs_f64();
+        echo.await.map_err(|e| e.to_string())?;
+        Ok(Sample {
+            value: n as f64 / seconds,
+            work: n,
+            seconds,
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
