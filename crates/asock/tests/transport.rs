@@ -3,8 +3,7 @@
 //! fixed in §7 rows 24-36 and §8.4).
 //!
 //! Every test uses kernel-chosen ports on 127.0.0.1 / ::1 and bounds every
-//! wait.
-#![cfg(unix)]
+//! wait. They run on Linux and, built for Windows, under Wine.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
