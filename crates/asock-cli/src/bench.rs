@@ -429,7 +429,9 @@ fn p3_asock(ctx: &Ctx) -> Result<Sample, String> {
 }
 
 /// P1 through `asock::future`: the same ping-pong with `.await` on owned buffers, the client
-/// and the echo as tasks on tokio multi-thread (2 workers); every completion wakes a task.
+/// and the echo as tasks on the engine's workers (`asock::future::spawn`), where a completion
+/// wakes its task on the same worker. (The same tasks on tokio pay a hand-off to a tokio thread
+/// for every completion and one back for every send.)
 fn p1_asock_async(ctx: &Ctx) -> Result<Sample, String> {
     use asock::future::Socket;
     /// Receives until `buf` (of `MSG` bytes) is full; `None` once the connection ends.
@@ -453,8 +455,9 @@ fn p1_asock_async(ctx: &Ctx) -> Result<Sample, String> {
     let client = Socket::open_on(&ctx.engine, c).map_err(|e| e.to_string())?;
     let server = Socket::open_on(&ctx.engine, s).map_err(|e| e.to_string())?;
     let dur = ctx.duration;
+    let engine = ctx.engine.clone();
     ctx.tokio_mt.block_on(async move {
-        let echo = tokio::spawn(async move {
+        let echo = asock::future::spawn(&engine, async move {
             // Echo at once and receive the next message without waiting for the send's
             // completion; the previous send (long done) hands its buffer back for the receive.
             let mut buf = vec![0u8; MSG];
@@ -474,7 +477,7 @@ fn p1_asock_async(ctx: &Ctx) -> Result<Sample, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let st = Arc::clone(&stop);
         let start = Instant::now();
-        let pinger = tokio::spawn(async move {
+        let pinger = asock::future::spawn(&engine, async move {
             let mut n = 0u64;
             let mut buf = vec![0u8; MSG];
             while !st.load(Relaxed) {
@@ -498,9 +501,9 @@ fn p1_asock_async(ctx: &Ctx) -> Result<Sample, String> {
         });
         tokio::time::sleep(dur).await;
         stop.store(true, Relaxed);
-        let n = pinger.await.map_err(|e| e.to_string())??;
+        let n = pinger.await?;
         let seconds = start.elapsed().as_secs_f64();
-        echo.await.map_err(|e| e.to_string())?;
+        echo.await;
         Ok(Sample {
             value: n as f64 / seconds,
             work: n,

@@ -1086,3 +1086,155 @@ mod futures_io_adapter {
         });
     }
 }
+
+// =============================================================================================
+// D. spawn: tasks on the engine's workers
+// =============================================================================================
+
+mod engine_tasks {
+    use super::*;
+    use asock::future::spawn;
+
+    fn worker_name() -> String {
+        thread::current().name().unwrap_or("").to_owned()
+    }
+
+    /// A future that wakes itself `n` times before it resolves (as a yield does).
+    struct YieldTimes(u32);
+
+    impl Future for YieldTimes {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 == 0 {
+                return Poll::Ready(());
+            }
+            self.0 -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn spawned_echo_and_pinger_run_on_engine_workers_for_a_thousand_round_trips() {
+        let engine = engine();
+        let (a, b) = pair(&engine);
+        let echo = spawn(&engine, async move {
+            let mut echoed = 0;
+            loop {
+                let (r, n, mut bufs) = b.receive(vec![vec![0u8; 256]]).await.unwrap();
+                if r != ReceiveResult::Ok {
+                    break (echoed, worker_name());
+                }
+                bufs[0].truncate(n);
+                assert_eq!(b.send(bufs).await.unwrap().0, SendResult::Ok);
+                echoed += n;
+            }
+        });
+        let pinger = spawn(&engine, async move {
+            for i in 0u32..1000 {
+                let msg = pattern(64, u64::from(i));
+                assert_eq!(a.send(vec![msg.clone()]).await.unwrap().0, SendResult::Ok);
+                assert_eq!(receive_exact(&a, 64).await, msg, "round trip {i}");
+            }
+            a.close().await;
+            worker_name()
+        });
+        let (pinger_thread, (echoed, echo_thread)) = bounded("the spawned tasks", move || {
+            futures::executor::block_on(async { (pinger.await, echo.await) })
+        });
+        assert_eq!(echoed, 64_000);
+        assert!(pinger_thread.starts_with("asock-worker"), "{pinger_thread}");
+        assert!(echo_thread.starts_with("asock-worker"), "{echo_thread}");
+    }
+
+    #[test]
+    fn a_hundred_connections_ping_pong_at_once_in_spawned_tasks() {
+        let engine = engine();
+        let mut handles = Vec::new();
+        for c in 0u64..100 {
+            let (a, b) = pair(&engine);
+            handles.push(spawn(&engine, async move {
+                let peer = spawn(a.engine(), async move {
+                    while let Ok((ReceiveResult::Ok, n, mut bufs)) =
+                        b.receive(vec![vec![0u8; 64]]).await
+                    {
+                        bufs[0].truncate(n);
+                        b.send(bufs).await.unwrap();
+                    }
+                });
+                for i in 0..20 {
+                    let msg = pattern(48, c * 1000 + i);
+                    a.send(vec![msg.clone()]).await.unwrap();
+                    assert_eq!(receive_exact(&a, 48).await, msg);
+                }
+                a.close().await;
+                peer.await;
+                c
+            }));
+        }
+        let done = bounded("100 connections", move || {
+            futures::executor::block_on(futures::future::join_all(handles))
+        });
+        assert_eq!(done, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_task_woken_from_another_thread_runs_and_joins_with_its_output() {
+        let engine = engine();
+        let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+        let task = spawn(&engine, async move { rx.await.unwrap() * 2 });
+        thread::sleep(QUIET);
+        tx.send(21).unwrap();
+        assert_eq!(
+            bounded("join", move || futures::executor::block_on(task)),
+            42
+        );
+    }
+
+    #[test]
+    fn a_task_that_keeps_waking_itself_yields_its_worker_and_finishes() {
+        let engine = ExecutionEngine::new(Some(asock::ExecutionEngineParameters {
+            min_thread_count: 1,
+            max_thread_count: 1,
+        }))
+        .unwrap();
+        // Two self-waking tasks on one worker both finish: neither starves the other.
+        let a = spawn(&engine, YieldTimes(10_000));
+        let b = spawn(&engine, YieldTimes(10_000));
+        bounded("yielding tasks", move || {
+            futures::executor::block_on(async { futures::join!(a, b) })
+        });
+    }
+
+    #[test]
+    fn a_detached_task_runs_to_its_end() {
+        let engine = engine();
+        let (a, b) = pair(&engine);
+        let (tx, rx) = mpsc::channel();
+        drop(spawn(&engine, async move {
+            let got = receive_exact(&b, 5).await;
+            tx.send(got).unwrap();
+        }));
+        futures::executor::block_on(a.send(vec![b"later".to_vec()])).unwrap();
+        assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"later");
+    }
+
+    #[test]
+    fn a_panicking_task_raises_its_panic_where_it_is_joined() {
+        let engine = engine();
+        let task = spawn(&engine, async {
+            YieldTimes(3).await;
+            panic!("boom in a task");
+        });
+        let caught = bounded("join", move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                futures::executor::block_on(task)
+            }))
+        });
+        let payload = caught.expect_err("the task panicked");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom in a task"));
+        // The engine still works.
+        let ok = spawn(&engine, async { 7 });
+        assert_eq!(bounded("join", move || futures::executor::block_on(ok)), 7);
+    }
+}
