@@ -12,10 +12,20 @@
 //!   queue per direction, and a per-socket *runner* that performs the system calls and delivers
 //!   completions in order, one thread at a time.
 //! * [`os`]: the thin layer over the system calls, each function naming the one it makes.
+//!
+//! Under `cfg(loom)` the engine is replaced by `loom_engine.rs` and `os` by an in-memory kernel,
+//! so that `loom_tests.rs` model-checks the real `socket.rs` (see [`sync`]).
 
+#[cfg(not(loom))]
 pub(crate) mod engine;
+#[cfg(loom)]
+#[path = "loom_engine.rs"]
+pub(crate) mod engine;
+#[cfg(all(test, loom))]
+mod loom_tests;
 pub(crate) mod os;
 pub(crate) mod socket;
+pub(crate) mod sync;
 
 pub(crate) use engine::Engine;
 pub(crate) use socket::SocketIo;

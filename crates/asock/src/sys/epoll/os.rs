@@ -1,9 +1,17 @@
 //! Thin wrappers over the Linux system calls the backend makes; each returns `io::Result` and
 //! names the call it makes. Nothing here keeps state.
+//!
+//! Under `cfg(loom)` the calls `socket.rs` makes go to [`fake`], an in-memory kernel, instead
+//! (the engine's calls are not compiled: the loom model has its own engine).
 
+#[cfg(loom)]
+pub(crate) use fake::{enable_tcp_inq, poll_now, readv, recvmsg_inq, sendmsg, set_nonblocking};
+#[cfg(not(loom))]
 use std::io;
+#[cfg(not(loom))]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+#[cfg(not(loom))]
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -12,6 +20,7 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+#[cfg(not(loom))]
 fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -20,6 +29,7 @@ fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
     }
 }
 
+#[cfg(not(loom))]
 /// `epoll_create1(EPOLL_CLOEXEC)`.
 pub(crate) fn epoll_create() -> io::Result<OwnedFd> {
     // SAFETY: plain system call with no pointer arguments.
@@ -28,6 +38,7 @@ pub(crate) fn epoll_create() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+#[cfg(not(loom))]
 /// `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain system call with no pointer arguments.
@@ -36,6 +47,7 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+#[cfg(not(loom))]
 /// `write(2)` of 1 to an eventfd (wakes whoever waits on it).
 pub(crate) fn eventfd_signal(fd: &OwnedFd) {
     let one: u64 = 1;
@@ -44,6 +56,7 @@ pub(crate) fn eventfd_signal(fd: &OwnedFd) {
     let _ = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
 }
 
+#[cfg(not(loom))]
 /// `read(2)` of an eventfd's counter (resets it).
 pub(crate) fn eventfd_drain(fd: &OwnedFd) {
     let mut value: u64 = 0;
@@ -51,6 +64,7 @@ pub(crate) fn eventfd_drain(fd: &OwnedFd) {
     let _ = unsafe { libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
 }
 
+#[cfg(not(loom))]
 /// `epoll_ctl(EPOLL_CTL_ADD)` with the given interest and token.
 pub(crate) fn epoll_add(epfd: &OwnedFd, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
     let mut ev = libc::epoll_event { events, u64: token };
@@ -59,6 +73,7 @@ pub(crate) fn epoll_add(epfd: &OwnedFd, fd: RawFd, events: u32, token: u64) -> i
     Ok(())
 }
 
+#[cfg(not(loom))]
 /// `epoll_ctl(EPOLL_CTL_DEL)`.
 pub(crate) fn epoll_del(epfd: &OwnedFd, fd: RawFd) -> io::Result<()> {
     let mut ev = libc::epoll_event { events: 0, u64: 0 };
@@ -67,6 +82,7 @@ pub(crate) fn epoll_del(epfd: &OwnedFd, fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(not(loom))]
 /// `epoll_wait(2)`; EINTR is reported as 0 events.
 pub(crate) fn epoll_wait(
     epfd: &OwnedFd,
@@ -86,6 +102,7 @@ pub(crate) fn epoll_wait(
     Ok(n as usize)
 }
 
+#[cfg(not(loom))]
 /// `sendmsg(2)` of the given iovecs with `MSG_NOSIGNAL | MSG_DONTWAIT` (never SIGPIPE).
 pub(crate) fn sendmsg(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is a valid empty header.
@@ -97,6 +114,7 @@ pub(crate) fn sendmsg(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) })
 }
 
+#[cfg(not(loom))]
 /// `readv(2)` into the given iovecs.
 pub(crate) fn readv(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     let cnt = iov.len().min(libc::c_int::MAX as usize) as libc::c_int;
@@ -105,6 +123,7 @@ pub(crate) fn readv(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     cvt_size(unsafe { libc::readv(fd, iov.as_ptr(), cnt) })
 }
 
+#[cfg(not(loom))]
 /// `poll(2)` of one descriptor with a zero timeout: the events that are ready now.
 pub(crate) fn poll_now(fd: RawFd, events: libc::c_short) -> io::Result<libc::c_short> {
     let mut p = libc::pollfd {
@@ -117,6 +136,7 @@ pub(crate) fn poll_now(fd: RawFd, events: libc::c_short) -> io::Result<libc::c_s
     Ok(p.revents)
 }
 
+#[cfg(not(loom))]
 /// `fcntl(F_SETFL, O_NONBLOCK)` (keeping the other flags).
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: plain system calls with no pointer arguments.
@@ -128,9 +148,11 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(not(loom))]
 /// `TCP_INQ` (Linux 4.18): `recvmsg` then reports the bytes left in the receive queue.
 const TCP_INQ: libc::c_int = 36;
 
+#[cfg(not(loom))]
 /// `setsockopt(IPPROTO_TCP, TCP_INQ, 1)`; false when the socket is not TCP or the kernel is
 /// older.
 pub(crate) fn enable_tcp_inq(fd: RawFd) -> bool {
@@ -148,6 +170,7 @@ pub(crate) fn enable_tcp_inq(fd: RawFd) -> bool {
     r == 0
 }
 
+#[cfg(not(loom))]
 /// `recvmsg(2)` into the iovecs on a socket with `TCP_INQ` on: the bytes read, and the bytes
 /// still queued when the kernel said so.
 pub(crate) fn recvmsg_inq(fd: RawFd, iov: &[libc::iovec]) -> io::Result<(usize, Option<usize>)> {
@@ -176,4 +199,224 @@ pub(crate) fn recvmsg_inq(fd: RawFd, iov: &[libc::iovec]) -> io::Result<(usize, 
         }
     }
     Ok((n, left))
+}
+
+/// The in-memory kernel of the loom model: one [`Sock`] per descriptor the model opened, with
+/// its receive queue, the room left in its send buffer, the bytes written to it, and the
+/// peer's end of stream or reset. The model plays the peer through the `peer_*` functions and
+/// announces each change with [`crate::sys::Engine::fire`], as a real edge would.
+///
+/// Every call checks that the descriptor is still the socket it was installed for (same device
+/// and inode), so a system call after close (on a closed or reused descriptor) fails the model.
+///
+/// Loom runs all threads of a model on the one OS thread that calls `loom::model`, so the table
+/// is a plain thread-local: each model (and each test thread) has its own.
+#[cfg(loom)]
+// The model's side of the kernel is used by the loom tests only.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod fake {
+    use std::cell::RefCell;
+    use std::collections::{HashMap, VecDeque};
+    use std::io;
+    use std::os::fd::RawFd;
+
+    /// One socket of the in-memory kernel.
+    #[derive(Debug, Default)]
+    pub(crate) struct Sock {
+        identity: (u64, u64),
+        /// Bytes the peer sent and nobody read yet.
+        pub(crate) rx: VecDeque<u8>,
+        /// The peer sent its end of stream (after `rx`).
+        pub(crate) eof: bool,
+        /// The connection was reset.
+        pub(crate) reset: bool,
+        /// Bytes `sendmsg` may still accept before it would block.
+        pub(crate) room: usize,
+        /// Bytes written by the socket and not yet read by the peer.
+        pub(crate) sent: Vec<u8>,
+        /// Make `set_nonblocking` (open) fail.
+        pub(crate) fail_open: bool,
+        /// Whether `TCP_INQ` is available (the `recvmsg_inq` path) or not (`readv`).
+        pub(crate) inq: bool,
+        /// System calls made on the socket.
+        pub(crate) calls: usize,
+    }
+
+    thread_local!(static KERNEL: RefCell<HashMap<RawFd, Sock>> = RefCell::new(HashMap::new()));
+
+    fn identity(fd: RawFd) -> Option<(u64, u64)> {
+        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` is a live, writable `stat`; fstat on a closed fd only returns EBADF.
+        let r = unsafe { libc::fstat(fd, &mut st) };
+        (r == 0).then_some((st.st_dev, st.st_ino))
+    }
+
+    /// Installs `fd` (a real descriptor the model keeps open, so its number and inode identify
+    /// it) with `room` bytes of send buffer, replacing whatever an earlier model left there.
+    pub(crate) fn install(fd: RawFd, room: usize) {
+        let identity = identity(fd).expect("install: the descriptor is open");
+        let sock = Sock {
+            identity,
+            room,
+            inq: true,
+            ..Sock::default()
+        };
+        KERNEL.with(|k| k.borrow_mut().insert(fd, sock));
+    }
+
+    /// Runs `f` on the socket of `fd` (model side: no identity check, no call counted).
+    pub(crate) fn with<R>(fd: RawFd, f: impl FnOnce(&mut Sock) -> R) -> R {
+        KERNEL.with(|k| {
+            f(k.borrow_mut()
+                .get_mut(&fd)
+                .expect("a socket installed by the model"))
+        })
+    }
+
+    /// A system call on `fd`: fails the model unless `fd` is still the installed socket.
+    fn call<R>(fd: RawFd, what: &str, f: impl FnOnce(&mut Sock) -> R) -> R {
+        let now = identity(fd);
+        KERNEL.with(|k| {
+            let mut k = k.borrow_mut();
+            let sock = k.get_mut(&fd).unwrap_or_else(|| {
+                panic!("{what} on descriptor {fd}, which the model never opened")
+            });
+            assert_eq!(
+                now,
+                Some(sock.identity),
+                "{what} on descriptor {fd} after its socket was closed"
+            );
+            sock.calls += 1;
+            f(sock)
+        })
+    }
+
+    /// The peer sends `data`.
+    pub(crate) fn peer_write(fd: RawFd, data: &[u8]) {
+        with(fd, |s| s.rx.extend(data));
+    }
+
+    /// The peer reads everything written so far (making that much room again).
+    pub(crate) fn peer_read(fd: RawFd) -> Vec<u8> {
+        with(fd, |s| {
+            let got = std::mem::take(&mut s.sent);
+            s.room += got.len();
+            got
+        })
+    }
+
+    /// The peer resets the connection.
+    pub(crate) fn peer_reset(fd: RawFd) {
+        with(fd, |s| s.reset = true);
+    }
+
+    fn reset_error() -> io::Error {
+        io::Error::from_raw_os_error(libc::ECONNRESET)
+    }
+
+    /// `sendmsg(2)`: takes what fits in `room`.
+    pub(crate) fn sendmsg(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
+        call(fd, "sendmsg", |s| {
+            if s.reset {
+                return Err(reset_error());
+            }
+            if s.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for v in iov {
+                let take = v.iov_len.min(s.room - n);
+                // SAFETY: `socket.rs` builds each iovec from a live buffer of the operation it
+                // holds under the socket's lock for the duration of the call.
+                let bytes = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, take) };
+                s.sent.extend_from_slice(bytes);
+                n += take;
+                if n == s.room {
+                    break;
+                }
+            }
+            s.room -= n;
+            Ok(n)
+        })
+    }
+
+    fn read_into(s: &mut Sock, iov: &[libc::iovec]) -> io::Result<usize> {
+        if s.reset {
+            return Err(reset_error());
+        }
+        if s.rx.is_empty() {
+            return if s.eof {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        }
+        let mut n = 0;
+        for v in iov {
+            let take = v.iov_len.min(s.rx.len());
+            // SAFETY: `socket.rs` builds each iovec from a live buffer of the operation it holds
+            // exclusively under the socket's lock for the duration of the call.
+            let out = unsafe { std::slice::from_raw_parts_mut(v.iov_base as *mut u8, take) };
+            for b in out.iter_mut() {
+                *b = s.rx.pop_front().expect("counted above");
+            }
+            n += take;
+            if s.rx.is_empty() {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    /// `readv(2)`.
+    pub(crate) fn readv(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
+        call(fd, "readv", |s| read_into(s, iov))
+    }
+
+    /// `recvmsg(2)` with `TCP_INQ`: also reports what is left.
+    pub(crate) fn recvmsg_inq(
+        fd: RawFd,
+        iov: &[libc::iovec],
+    ) -> io::Result<(usize, Option<usize>)> {
+        call(fd, "recvmsg", |s| {
+            read_into(s, iov).map(|n| (n, Some(s.rx.len())))
+        })
+    }
+
+    /// `poll(2)` with a zero timeout.
+    pub(crate) fn poll_now(fd: RawFd, events: libc::c_short) -> io::Result<libc::c_short> {
+        call(fd, "poll", |s| {
+            let mut r = 0;
+            if s.reset {
+                r |= libc::POLLERR | libc::POLLHUP;
+            }
+            if !s.rx.is_empty() || s.eof || s.reset {
+                r |= libc::POLLIN;
+            }
+            if s.eof {
+                r |= libc::POLLRDHUP;
+            }
+            if s.room > 0 && !s.reset {
+                r |= libc::POLLOUT;
+            }
+            Ok(r & (events | libc::POLLERR | libc::POLLHUP | libc::POLLRDHUP))
+        })
+    }
+
+    /// `fcntl(O_NONBLOCK)`: fails when the model asked for it.
+    pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+        call(fd, "fcntl", |s| {
+            if s.fail_open {
+                Err(io::Error::from_raw_os_error(libc::EINVAL))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// `setsockopt(TCP_INQ)`.
+    pub(crate) fn enable_tcp_inq(fd: RawFd) -> bool {
+        call(fd, "setsockopt", |s| s.inq)
+    }
 }

@@ -25,10 +25,11 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::engine::{thread_id, Engine, Source};
 use super::os;
+use super::sync::{Condvar, Mutex, MutexGuard};
 use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
 use crate::core::state::SocketState;
 use crate::result::{
