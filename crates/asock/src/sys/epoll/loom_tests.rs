@@ -414,6 +414,47 @@ fn loom_drop_races_a_completion() {
     });
 }
 
+/// An open on one thread races a close on another: the open either fails with NOT_CLOSED and
+/// hands its transport back untouched, or succeeds once the socket is CLOSED, and then what it
+/// submits completes exactly once, too.
+#[test]
+fn loom_reopen_races_close() {
+    model("reopen_races_close", || {
+        let w = world(4);
+        let h = w.handle();
+        assert!(h.receive("recv1", 1));
+        let (t2, fd2) = fake_transport(4);
+        let h1 = w.handle();
+        let closer = thread::spawn(move || {
+            h1.sock.close();
+            // Another thread may open again as soon as the socket is CLOSED, so only the first
+            // receive must have completed by now.
+            assert!(h1.tally.log().iter().any(|l| l.starts_with("recv1")));
+            drop(h1);
+        });
+        let h2 = w.handle();
+        let opener = thread::spawn(move || match h2.sock.open(t2) {
+            Ok(()) => {
+                assert!(h2.receive("recv2", 1), "a receive on the re-opened socket");
+                drop(h2);
+                true
+            }
+            Err(e) => {
+                assert!(matches!(e.kind(), OpenErrorKind::NotClosed), "{e:?}");
+                let t = e.into_transport();
+                assert_eq!(t.underlying_socket(), Some(fd2), "the transport came back");
+                false
+            }
+        });
+        closer.join().unwrap();
+        let reopened = opener.join().unwrap();
+        assert_eq!(reopened, h.sock.state() == SocketState::Open);
+        drop(h);
+        let fd1 = w.fd;
+        finish(w, &[fd1, fd2]);
+    });
+}
+
 /// An open that the OS refuses hands the transport back, leaves the socket CLOSED and
 /// registers nothing; the socket then opens normally.
 #[test]

@@ -611,7 +611,9 @@ impl Shared {
                 .map(|(_, op)| Completion::abandoned_notify(op)),
         );
         loop {
-            if g.state == SocketState::Closed {
+            if g.state != SocketState::Closing {
+                // This close has ended (CLOSED), and the socket may even have been opened
+                // again since: that is a new socket, not ours to close.
                 return;
             }
             let nested = g.runner == me;
