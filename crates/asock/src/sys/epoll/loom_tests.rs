@@ -16,7 +16,7 @@
 //! drop the socket handles they captured explicitly (the final checks count references).
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex as StdMutex};
 
 use loom::thread;
@@ -357,6 +357,51 @@ fn loom_receives_complete_in_order_as_data_arrives() {
         let fd = w.fd;
         finish(w, &[fd]);
     });
+}
+
+/// A completion closes its own socket while another thread closes it too and a send is
+/// pending: neither close deadlocks, the outside close returns in CLOSED after everything ran,
+/// and a close from inside the callback that returns in CLOSED has delivered the pending send
+/// first.
+#[test]
+fn loom_close_from_inside_a_completion_races_an_outside_close() {
+    model(
+        "close_from_inside_a_completion_races_an_outside_close",
+        || {
+            let w = world(0);
+            let h = w.handle();
+            assert!(h.send("send", b"ab"), "a send into a full buffer is queued");
+            let (me, tally) = (Arc::clone(&h.sock), Arc::clone(&h.tally));
+            let nested_ok = Arc::new(AtomicBool::new(true));
+            let flag = Arc::clone(&nested_ok);
+            let on_worker = h.on_worker();
+            let r = h.sock.receive(vec![vec![0u8; 1]], move |r, _, _| {
+                me.close();
+                // Closing from inside one of its own completions cannot wait for that completion.
+                // If it returns in CLOSED, it did the closing itself (the outside close cannot end
+                // while this callback runs), so the pending send must have completed already.
+                if me.state() == SocketState::Closed {
+                    let send_done = tally.log().iter().any(|l| l.starts_with("send"));
+                    flag.store(send_done, SeqCst);
+                }
+                tally.completed(format!("recv {r:?}"), on_worker());
+            });
+            assert!(h.accepted(r.map_err(|e| e.into_parts().0)));
+            let h2 = w.handle();
+            let closer = thread::spawn(move || h2.close_and_check());
+            fake::peer_write(w.fd, b"z");
+            w.engine.sys().fire(w.fd, IN);
+            closer.join().unwrap();
+            assert!(
+                nested_ok.load(SeqCst),
+                "a close from inside a completion returned in CLOSED before the pending send \
+             completed: {:?}",
+                w.tally.log()
+            );
+            drop(h);
+            finish(w, &[]);
+        },
+    );
 }
 
 /// Two threads close at once with a receive and a notify pending: both return in CLOSED, and

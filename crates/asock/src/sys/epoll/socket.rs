@@ -585,35 +585,31 @@ impl Shared {
         let mut g = self.lock();
         loop {
             match g.state {
-                SocketState::Closed => return,
-                SocketState::Open => break,
+                // Already closed; but see below: a callback may still be running.
+                SocketState::Closed => break,
                 SocketState::Closing if g.runner == me => {
                     // A close from a completion delivered by the close already running on this
                     // thread: that close finishes the job once the callback returns.
                     return;
                 }
                 SocketState::Closing | SocketState::Opening => g = self.wait(g),
+                SocketState::Open => {
+                    self.begin_close(&mut g);
+                    break;
+                }
             }
         }
-        g.state = SocketState::Closing;
-        self.engine.deregister(g.token, g.fd);
-        // Cancel what is pending, each queue in submission order.
-        let sends: Vec<_> = g.sends.drain(..).collect();
-        let recvs: Vec<_> = g.recvs.drain(..).collect();
-        let notifies: Vec<_> = g.notifies.drain(..).collect();
-        g.done
-            .extend(recvs.into_iter().map(Completion::abandoned_recv));
-        g.done
-            .extend(sends.into_iter().map(|p| Completion::abandoned_send(p.op)));
-        g.done.extend(
-            notifies
-                .into_iter()
-                .map(|(_, op)| Completion::abandoned_notify(op)),
-        );
         loop {
             if g.state != SocketState::Closing {
-                // This close has ended (CLOSED), and the socket may even have been opened
-                // again since: that is a new socket, not ours to close.
+                // The close has ended. A close from inside a completion ends it while that
+                // callback is still running on its thread: wait for the callback to return, so
+                // that no completion of this socket is running once any close has returned.
+                // (If the socket was opened again meanwhile, that is a new socket, not ours to
+                // close.)
+                if g.state == SocketState::Closed && g.runner != 0 && g.runner != me {
+                    g = self.wait(g);
+                    continue;
+                }
                 return;
             }
             let nested = g.runner == me;
@@ -642,6 +638,26 @@ impl Shared {
             }
             g = self.wait(g);
         }
+    }
+
+    /// OPEN -> CLOSING: deregisters the socket and cancels every pending operation (each queue
+    /// in submission order) into `done`, in one critical section with the state change, so a
+    /// submission either was queued before (and is cancelled here) or sees CLOSING.
+    fn begin_close(&self, g: &mut Inner) {
+        g.state = SocketState::Closing;
+        self.engine.deregister(g.token, g.fd);
+        let sends: Vec<_> = g.sends.drain(..).collect();
+        let recvs: Vec<_> = g.recvs.drain(..).collect();
+        let notifies: Vec<_> = g.notifies.drain(..).collect();
+        g.done
+            .extend(recvs.into_iter().map(Completion::abandoned_recv));
+        g.done
+            .extend(sends.into_iter().map(|p| Completion::abandoned_send(p.op)));
+        g.done.extend(
+            notifies
+                .into_iter()
+                .map(|(_, op)| Completion::abandoned_notify(op)),
+        );
     }
 }
 
