@@ -459,6 +459,43 @@ fn loom_drop_races_a_completion() {
     });
 }
 
+/// `close_with` closes on a worker and calls back once CLOSED, racing a drop on the caller's
+/// thread: the pending receive completes once, before the callback.
+#[test]
+fn loom_close_with_races_drop() {
+    model("close_with_races_drop", || {
+        let w = world(4);
+        let h = w.handle();
+        assert!(h.receive("recv", 2));
+        let tally = Arc::clone(&w.tally);
+        let closed_ok = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&closed_ok);
+        drop(h);
+        w.sock.close_with(move || {
+            // Once CLOSED, the pending receive has completed.
+            let ok = tally.completed.load(SeqCst) == 1;
+            seen.fetch_add(if ok { 1 } else { 100 }, SeqCst);
+        });
+        let World {
+            engine,
+            sock,
+            tally,
+            fd,
+        } = w;
+        drop(sock);
+        assert!(!engine.sys().is_registered(fd));
+        // The last engine reference joins the worker, after it ran the close job.
+        drop(engine);
+        assert_eq!(
+            closed_ok.load(SeqCst),
+            1,
+            "close_with's callback: {:?}",
+            tally.log()
+        );
+        tally.assert_balanced();
+    });
+}
+
 /// An open on one thread races a close on another: the open either fails with NOT_CLOSED and
 /// hands its transport back untouched, or succeeds once the socket is CLOSED, and then what it
 /// submits completes exactly once, too.

@@ -592,7 +592,10 @@ impl Shared {
                     // thread: that close finishes the job once the callback returns.
                     return;
                 }
-                SocketState::Closing | SocketState::Opening => g = self.wait(g),
+                // Another close is under way: help it end (a worker may have to deliver the
+                // completions itself, see below), then return once it has.
+                SocketState::Closing => break,
+                SocketState::Opening => g = self.wait(g),
                 SocketState::Open => {
                     self.begin_close(&mut g);
                     break;
@@ -620,7 +623,8 @@ impl Shared {
             }
             if nested || (g.runner == 0 && self.engine.is_current_worker()) {
                 // Deliver here: we are already the runner (close from inside a completion), or
-                // an idle socket closed from a worker of its engine.
+                // the caller is a worker of the socket's engine, which must not wait for a
+                // task that may be queued behind the caller on this very thread.
                 g.runner = me;
                 g = self.drive(g);
                 if !nested {
