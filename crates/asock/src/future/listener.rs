@@ -16,8 +16,8 @@ use crate::transport::{AcceptError, SocketTransport};
 /// still wanted; it bounds how long the listening socket outlives a dropped [`Listener`].
 const ACCEPT_SLICE: Duration = Duration::from_millis(50);
 
-/// A listening socket that accepts connections as [`Socket`]s (or
-/// [`SocketStream`](super::SocketStream)s), from any executor.
+/// A listening socket that accepts connections as [`Socket`]s (or, with cargo feature `tokio`
+/// or `futures-io`, as `SocketStream`s), from any executor.
 ///
 /// [`SocketTransport::accept`] blocks (with a timeout), so accepting runs on **one helper
 /// thread per listener** (named `asock-accept`), started by the first accept. While a task
