@@ -49,16 +49,14 @@ fn submit_send(c: &mut Criterion) {
     // The peer drains on its own thread so the send never waits for buffer space.
     let drain = std::thread::spawn(move || {
         let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match b.receive_timeout(
+        while b
+            .receive_timeout(
                 &mut [std::io::IoSliceMut::new(&mut buf)],
                 0,
                 Duration::from_secs(5),
-            ) {
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
+            )
+            .is_ok()
+        {}
     });
     let (tx, rx) = mpsc::channel();
     c.bench_function("submit_send 64 B to completion", |bench| {
