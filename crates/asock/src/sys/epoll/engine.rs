@@ -1,4 +1,9 @@
-//! The execution engine on Linux: worker threads sharing one `epoll` instance.
+//! The execution engine on Linux: worker threads sharing one event source, an `epoll` instance
+//! here ([`Epoll`]) or an io_uring ring (`sys::uring`).
+//!
+//! The scheduling below is written once, in [`Workers`], over a small [`Driver`] trait: *wait for
+//! events and turn them into ready tasks*, and *wake the waiter*. Each backend supplies a driver;
+//! [`Engine`] is `Workers<Epoll>`. "`epoll_wait`" below stands for [`Driver::wait`].
 //!
 //! # Roles
 //! * **Poller**: at most one worker at a time holds the poller role and waits in `epoll_wait`.
@@ -49,13 +54,34 @@ const HANDOFF: Duration = Duration::from_micros(40);
 /// Something registered with the engine: a socket.
 pub(crate) trait Source: Send + Sync {
     /// Records the readiness `events` (`EPOLL*` bits); returns `true` when the source must now be
-    /// run and the caller is the one to schedule it.
-    fn on_ready(&self, events: u32) -> bool;
+    /// run and the caller is the one to schedule it. Only the epoll driver calls it; other drivers
+    /// tell their sources about events their own way.
+    fn on_ready(&self, _events: u32) -> bool {
+        false
+    }
     /// Performs the source's pending work and delivers its completions.
     fn run(self: Arc<Self>);
 }
 
-type Task = Arc<dyn Source>;
+/// Work a worker runs: a source made ready by an event, or a job.
+pub(crate) type Task = Arc<dyn Source>;
+
+/// The event source of one engine, shared by its workers.
+///
+/// At most one worker at a time is in [`Driver::wait`] on purpose (the poller), but a poller
+/// replaced by the sentinel may still be finishing a `wait` while its successor starts one, so
+/// `wait` must tolerate two concurrent callers.
+pub(crate) trait Driver: Send + Sync + Sized + 'static {
+    /// Per-worker scratch space for [`Driver::wait`] (an event buffer).
+    type Scratch;
+    /// A fresh scratch space for one worker.
+    fn scratch(&self) -> Self::Scratch;
+    /// Waits for events (until one arrives or [`Driver::wake`] is called when `block`, not at all
+    /// otherwise) and appends the sources that must run now to `ready`.
+    fn wait(&self, scratch: &mut Self::Scratch, block: bool, ready: &mut Vec<Task>);
+    /// Makes a thread blocked in [`Driver::wait`] return.
+    fn wake(&self);
+}
 
 /// A closure run once on a worker ([`Engine::execute`]).
 struct Job(Mutex<Option<Box<dyn FnOnce() + Send>>>);
@@ -88,16 +114,65 @@ pub(crate) fn thread_id() -> u64 {
 }
 
 struct Local {
-    engine: *const Engine,
+    /// The [`Workers`] this thread belongs to (compared by address only).
+    engine: *const (),
     queue: VecDeque<Task>,
 }
 
 thread_local!(static WORKER: RefCell<Option<Local>> = const { RefCell::new(None) });
 
-#[derive(Default)]
-struct Slab {
-    entries: Vec<(u32, Option<Task>)>,
+/// Registered sources by token: the low 32 bits index `entries`, the high 32 bits are the entry's
+/// generation, so a token that outlived its registration (an event fetched before a deregister)
+/// finds nothing.
+pub(crate) struct Slab<T> {
+    entries: Vec<(u32, Option<T>)>,
     free: Vec<u32>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            entries: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone> Slab<T> {
+    /// Stores `value`; returns its token.
+    pub(crate) fn insert(&mut self, value: T) -> u64 {
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.entries.push((0, None));
+                (self.entries.len() - 1) as u32
+            }
+        };
+        let entry = &mut self.entries[idx as usize];
+        entry.0 = entry.0.wrapping_add(1);
+        entry.1 = Some(value);
+        (u64::from(entry.0) << 32) | u64::from(idx)
+    }
+
+    /// Forgets the value of `token` (nothing when the token is stale).
+    pub(crate) fn remove(&mut self, token: u64) {
+        let idx = (token & 0xffff_ffff) as usize;
+        if let Some(entry) = self.entries.get_mut(idx) {
+            if u64::from(entry.0) == token >> 32 && entry.1.take().is_some() {
+                entry.0 = entry.0.wrapping_add(1);
+                self.free.push(idx as u32);
+            }
+        }
+    }
+
+    /// The value of `token`, unless the token is stale.
+    pub(crate) fn get(&self, token: u64) -> Option<T> {
+        let entry = self.entries.get((token & 0xffff_ffff) as usize)?;
+        if u64::from(entry.0) != token >> 32 {
+            return None;
+        }
+        entry.1.clone()
+    }
 }
 
 #[derive(Default)]
@@ -110,14 +185,23 @@ struct Sched {
     shutdown: bool,
 }
 
-/// One engine's threads and its epoll instance.
-pub(crate) struct Engine {
+/// The epoll driver: the epoll instance, its wake-up eventfd and the registered sockets.
+pub(crate) struct Epoll {
     epfd: OwnedFd,
     wakefd: OwnedFd,
-    registry: Mutex<Slab>,
+    registry: Mutex<Slab<Task>>,
+}
+
+/// The epoll backend's engine.
+pub(crate) type Engine = Workers<Epoll>;
+
+/// One engine's threads around its driver `D`.
+pub(crate) struct Workers<D: Driver> {
+    driver: D,
     sched: Mutex<Sched>,
     cv: Condvar,
     inject_len: AtomicUsize,
+    /// The poller is inside [`Driver::wait`].
     in_epoll: AtomicBool,
     shutdown: AtomicBool,
     /// Milliseconds since `epoch` when the poller last left `epoll_wait`.
@@ -129,25 +213,88 @@ pub(crate) struct Engine {
     thread_count: usize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock only means a panic happened elsewhere while holding it; our critical
     // sections keep their data consistent at every step, so carry on.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Engine {
-    /// Creates the epoll instance and starts `min_thread_count` workers (at least one). The
-    /// maximum is not needed: this engine never grows (a stalled poller is replaced by a parked
-    /// worker instead).
+impl Workers<Epoll> {
+    /// Creates the epoll instance and starts the workers ([`Workers::start`]).
     pub(crate) fn new(params: &crate::ExecutionEngineParameters) -> io::Result<Arc<Engine>> {
-        let threads = (params.min_thread_count as usize).max(1);
         let epfd = os::epoll_create()?;
         let wakefd = os::eventfd()?;
         os::epoll_add(&epfd, wakefd.as_raw_fd(), libc::EPOLLIN as u32, WAKE_TOKEN)?;
-        let engine = Arc::new(Engine {
+        let driver = Epoll {
             epfd,
             wakefd,
             registry: Mutex::default(),
+        };
+        Workers::start(driver, params)
+    }
+
+    /// Registers `fd` (edge-triggered, both directions and peer hang-up) for `source`;
+    /// returns its token.
+    pub(crate) fn register(&self, fd: RawFd, source: Task) -> io::Result<u64> {
+        let d = &self.driver;
+        let mut slab = lock(&d.registry);
+        let token = slab.insert(source);
+        let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        if let Err(e) = os::epoll_add(&d.epfd, fd, interest, token) {
+            slab.remove(token);
+            return Err(e);
+        }
+        Ok(token)
+    }
+
+    /// Removes `fd` from the epoll set and forgets its token; an event already fetched for it is
+    /// ignored.
+    pub(crate) fn deregister(&self, token: u64, fd: RawFd) {
+        let d = &self.driver;
+        let _ = os::epoll_del(&d.epfd, fd);
+        lock(&d.registry).remove(token);
+    }
+}
+
+impl Driver for Epoll {
+    type Scratch = Vec<libc::epoll_event>;
+
+    fn scratch(&self) -> Self::Scratch {
+        vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS]
+    }
+
+    fn wait(&self, events: &mut Self::Scratch, block: bool, ready: &mut Vec<Task>) {
+        let n = os::epoll_wait(&self.epfd, events, if block { -1 } else { 0 }).unwrap_or(0);
+        for ev in &events[..n] {
+            let (token, bits) = (ev.u64, ev.events);
+            if token == WAKE_TOKEN {
+                os::eventfd_drain(&self.wakefd);
+                continue;
+            }
+            let Some(src) = lock(&self.registry).get(token) else {
+                continue;
+            };
+            if src.on_ready(bits) {
+                ready.push(src);
+            }
+        }
+    }
+
+    fn wake(&self) {
+        os::eventfd_signal(&self.wakefd);
+    }
+}
+
+impl<D: Driver> Workers<D> {
+    /// Starts `min_thread_count` workers (at least one) around `driver`. The maximum is not
+    /// needed: this engine never grows (a stalled poller is replaced by a parked worker instead).
+    pub(crate) fn start(
+        driver: D,
+        params: &crate::ExecutionEngineParameters,
+    ) -> io::Result<Arc<Self>> {
+        let threads = (params.min_thread_count as usize).max(1);
+        let engine = Arc::new(Workers {
+            driver,
             sched: Mutex::default(),
             cv: Condvar::new(),
             inject_len: AtomicUsize::new(0),
@@ -175,6 +322,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The driver.
+    pub(crate) fn driver(&self) -> &D {
+        &self.driver
+    }
+
     /// Number of worker threads.
     pub(crate) fn thread_count(&self) -> usize {
         self.thread_count
@@ -185,7 +337,7 @@ impl Engine {
         lock(&self.sched).shutdown = true;
         self.shutdown.store(true, SeqCst);
         self.cv.notify_all();
-        os::eventfd_signal(&self.wakefd);
+        self.driver.wake();
         let handles = std::mem::take(&mut *lock(&self.threads));
         if !self.is_current_worker() {
             for h in handles {
@@ -200,56 +352,13 @@ impl Engine {
             .try_with(|w| {
                 w.borrow()
                     .as_ref()
-                    .is_some_and(|l| std::ptr::eq(l.engine, self))
+                    .is_some_and(|l| std::ptr::eq(l.engine, self.as_ptr()))
             })
             .unwrap_or(false)
     }
 
-    /// Registers `fd` (edge-triggered, both directions and peer hang-up) for `source`;
-    /// returns its token.
-    pub(crate) fn register(&self, fd: RawFd, source: Task) -> io::Result<u64> {
-        let mut slab = lock(&self.registry);
-        let idx = match slab.free.pop() {
-            Some(i) => i,
-            None => {
-                slab.entries.push((0, None));
-                (slab.entries.len() - 1) as u32
-            }
-        };
-        let entry = &mut slab.entries[idx as usize];
-        entry.0 = entry.0.wrapping_add(1);
-        entry.1 = Some(source);
-        let token = (u64::from(entry.0) << 32) | u64::from(idx);
-        let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
-        if let Err(e) = os::epoll_add(&self.epfd, fd, interest, token) {
-            slab.entries[idx as usize].1 = None;
-            slab.free.push(idx);
-            return Err(e);
-        }
-        Ok(token)
-    }
-
-    /// Removes `fd` from the epoll set and forgets its token; an event already fetched for it is
-    /// ignored.
-    pub(crate) fn deregister(&self, token: u64, fd: RawFd) {
-        let _ = os::epoll_del(&self.epfd, fd);
-        let idx = (token & 0xffff_ffff) as usize;
-        let mut slab = lock(&self.registry);
-        if let Some(entry) = slab.entries.get_mut(idx) {
-            if u64::from(entry.0) == token >> 32 && entry.1.take().is_some() {
-                entry.0 = entry.0.wrapping_add(1);
-                slab.free.push(idx as u32);
-            }
-        }
-    }
-
-    fn lookup(&self, token: u64) -> Option<Task> {
-        let slab = lock(&self.registry);
-        let entry = slab.entries.get((token & 0xffff_ffff) as usize)?;
-        if u64::from(entry.0) != token >> 32 {
-            return None;
-        }
-        entry.1.clone()
+    fn as_ptr(&self) -> *const () {
+        (self as *const Self).cast()
     }
 
     /// Has `task` run on a worker: on the current worker after its current work if the caller is
@@ -258,7 +367,7 @@ impl Engine {
         let mut task = Some(task);
         let _ = WORKER.try_with(|w| {
             if let Some(l) = &mut *w.borrow_mut() {
-                if std::ptr::eq(l.engine, self) {
+                if std::ptr::eq(l.engine, self.as_ptr()) {
                     l.queue.extend(task.take());
                 }
             }
@@ -289,7 +398,7 @@ impl Engine {
             self.cv.notify_one();
         }
         if wake == 0 && self.in_epoll.load(SeqCst) {
-            os::eventfd_signal(&self.wakefd);
+            self.driver.wake();
         }
     }
 
@@ -310,11 +419,11 @@ impl Engine {
     fn worker_main(self: Arc<Self>) {
         WORKER.with(|w| {
             *w.borrow_mut() = Some(Local {
-                engine: Arc::as_ptr(&self),
+                engine: self.as_ptr(),
                 queue: VecDeque::new(),
             })
         });
-        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        let mut events = self.driver.scratch();
         let mut my_gen = 0u64;
         loop {
             self.run_local();
@@ -384,31 +493,14 @@ impl Engine {
         drop((leftover, injected));
     }
 
-    fn poll_once(&self, events: &mut [libc::epoll_event], my_gen: u64) {
+    fn poll_once(&self, events: &mut D::Scratch, my_gen: u64) {
         self.in_epoll.store(true, SeqCst);
-        let timeout = if self.inject_len.load(SeqCst) > 0 || self.shutdown.load(SeqCst) {
-            0
-        } else {
-            -1
-        };
-        let n = os::epoll_wait(&self.epfd, events, timeout).unwrap_or(0);
+        let block = self.inject_len.load(SeqCst) == 0 && !self.shutdown.load(SeqCst);
+        let mut ready: Vec<Task> = Vec::new();
+        self.driver.wait(events, block, &mut ready);
         self.in_epoll.store(false, SeqCst);
         let started = Instant::now();
         self.busy_since.store(self.now_ms(), Relaxed);
-        let mut ready: Vec<Task> = Vec::new();
-        for ev in &events[..n] {
-            let (token, bits) = (ev.u64, ev.events);
-            if token == WAKE_TOKEN {
-                os::eventfd_drain(&self.wakefd);
-                continue;
-            }
-            let Some(src) = self.lookup(token) else {
-                continue;
-            };
-            if src.on_ready(bits) {
-                ready.push(src);
-            }
-        }
         if ready.is_empty() {
             return;
         }
