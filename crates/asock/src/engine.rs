@@ -34,6 +34,66 @@ impl Default for ExecutionEngineParameters {
     }
 }
 
+/// The I/O backend an engine runs on ([`ExecutionEngine::backend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Linux `epoll`: readiness, with completions emulated on the engine's workers.
+    Epoll,
+    /// Linux io_uring: completion-based I/O on one ring per engine.
+    Uring,
+    /// Windows thread-pool I/O (`CreateThreadpoolIo`).
+    ThreadPool,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Epoll => "epoll",
+            Backend::Uring => "io_uring",
+            Backend::ThreadPool => "thread-pool I/O",
+        })
+    }
+}
+
+/// Which backend an engine should run on ([`ExecutionEngine::with_backend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The platform's preferred backend that works here: on Linux, io_uring when the kernel
+    /// allows it and it is the faster one, epoll otherwise; on Windows, thread-pool I/O.
+    #[default]
+    Auto,
+    /// Linux `epoll` (unsupported elsewhere).
+    Epoll,
+    /// Linux io_uring; creating the engine fails when the kernel refuses it (unsupported
+    /// elsewhere).
+    Uring,
+}
+
+impl BackendChoice {
+    /// Parses `epoll`, `uring` (or `io_uring`) and `auto`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Some(BackendChoice::Auto),
+            "epoll" => Some(BackendChoice::Epoll),
+            "uring" | "io_uring" | "io-uring" => Some(BackendChoice::Uring),
+            _ => None,
+        }
+    }
+
+    /// The choice in the environment variable `ASOCK_BACKEND` (`epoll`, `uring` or `auto`);
+    /// `Auto` when it is unset. An unknown value is reported on stderr and taken as `Auto`.
+    pub fn from_env() -> Self {
+        match std::env::var("ASOCK_BACKEND") {
+            Err(_) => BackendChoice::Auto,
+            Ok(v) => BackendChoice::parse(&v).unwrap_or_else(|| {
+                eprintln!("asock: ASOCK_BACKEND={v:?} is not epoll, uring or auto; using auto");
+                BackendChoice::Auto
+            }),
+        }
+    }
+}
+
 struct Handle {
     params: ExecutionEngineParameters,
     sys: Arc<sys::Engine>,
@@ -65,15 +125,44 @@ impl ExecutionEngine {
     /// Starts an engine. `None` means the defaults (4 threads, no maximum). Parameters with
     /// `max_thread_count != 0 && max_thread_count < min_thread_count` are rejected with
     /// [`CreateError::InvalidParameters`].
+    ///
+    /// The backend is the one the environment variable `ASOCK_BACKEND` names (`epoll`, `uring`
+    /// or `auto`, see [`BackendChoice::from_env`]), [`BackendChoice::Auto`] when it is unset.
     pub fn new(params: Option<ExecutionEngineParameters>) -> Result<Self, CreateError> {
+        Self::with_backend(params, BackendChoice::from_env())
+    }
+
+    /// Starts an engine on the given backend. An explicit [`BackendChoice::Uring`] fails with
+    /// the OS's error when io_uring is refused (EPERM in many containers, ENOSYS on old kernels,
+    /// ENOMEM under a low `RLIMIT_MEMLOCK`) or lacks an operation the backend needs; `Auto` then
+    /// falls back to epoll. A Linux backend asked for on another platform is
+    /// [`CreateError::Unsupported`].
+    pub fn with_backend(
+        params: Option<ExecutionEngineParameters>,
+        backend: BackendChoice,
+    ) -> Result<Self, CreateError> {
         let params = params.unwrap_or_default();
         if params.max_thread_count != 0 && params.max_thread_count < params.min_thread_count {
             return Err(CreateError::InvalidParameters);
         }
-        let sys = sys::Engine::new(&params).map_err(CreateError::Io)?;
+        #[cfg(target_os = "linux")]
+        let sys = sys::Engine::new(&params, backend).map_err(CreateError::Io)?;
+        #[cfg(not(target_os = "linux"))]
+        let sys = match backend {
+            BackendChoice::Auto => sys::Engine::new(&params).map_err(CreateError::Io)?,
+            BackendChoice::Epoll | BackendChoice::Uring => return Err(CreateError::Unsupported),
+        };
         Ok(Self {
             handle: Arc::new(Handle { params, sys }),
         })
+    }
+
+    /// The backend this engine runs on.
+    pub fn backend(&self) -> Backend {
+        #[cfg(target_os = "linux")]
+        return self.handle.sys.backend();
+        #[cfg(not(target_os = "linux"))]
+        Backend::ThreadPool
     }
 
     /// The parameters the engine was created with.
@@ -109,6 +198,7 @@ impl fmt::Debug for ExecutionEngine {
         f.debug_struct("ExecutionEngine")
             .field("parameters", &self.handle.params)
             .field("threads", &self.thread_count())
+            .field("backend", &self.backend())
             .finish()
     }
 }

@@ -52,7 +52,8 @@ pub use sys::windows::fault;
 pub use crate::core::state::SocketState;
 pub use buf::{IoBuf, IoBufMut, RawBuf};
 pub use engine::{
-    ExecutionEngine, ExecutionEngineParameters, DEFAULT_MAX_THREAD_COUNT, DEFAULT_MIN_THREAD_COUNT,
+    Backend, BackendChoice, ExecutionEngine, ExecutionEngineParameters, DEFAULT_MAX_THREAD_COUNT,
+    DEFAULT_MIN_THREAD_COUNT,
 };
 pub use result::{
     CreateError, NotifyResult, NotifyType, OpenError, OpenErrorKind, OpenResult, ReceiveResult,

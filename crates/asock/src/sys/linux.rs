@@ -1,0 +1,139 @@
+//! Linux: the backend is chosen per engine at run time. [`Engine`] and [`SocketIo`] forward to
+//! the epoll or the io_uring backend; a socket always uses its engine's backend.
+
+use std::io;
+use std::sync::Arc;
+
+use super::{epoll, uring};
+use crate::core::ops::{NotifyOp, RecvOp, SendOp};
+use crate::core::state::SocketState;
+use crate::engine::{Backend, BackendChoice};
+use crate::result::{NotifyType, OpenError, SubmitErrorKind};
+use crate::transport::SocketTransport;
+use crate::Transport;
+
+/// An engine of either backend.
+pub(crate) enum Engine {
+    Epoll(Arc<epoll::Engine>),
+    Uring(Arc<uring::Engine>),
+}
+
+impl Engine {
+    /// Starts an engine on the chosen backend. `Auto` takes io_uring when [`uring::probe`]
+    /// passes and [`AUTO_PREFERS_URING`] says so, epoll otherwise; an explicit `Uring` fails with
+    /// the probe's error.
+    pub(crate) fn new(
+        params: &crate::ExecutionEngineParameters,
+        choice: BackendChoice,
+    ) -> io::Result<Arc<Engine>> {
+        let engine = match choice {
+            BackendChoice::Epoll => Engine::Epoll(epoll::Engine::new(params)?),
+            BackendChoice::Uring => Engine::Uring(uring::Engine::new(params, uring::probe()?)?),
+            BackendChoice::Auto => match AUTO_PREFERS_URING.then(uring::probe) {
+                Some(Ok(ring)) => Engine::Uring(uring::Engine::new(params, ring)?),
+                Some(Err(_)) | None => Engine::Epoll(epoll::Engine::new(params)?),
+            },
+        };
+        Ok(Arc::new(engine))
+    }
+
+    /// Which backend runs this engine.
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Engine::Epoll(_) => Backend::Epoll,
+            Engine::Uring(_) => Backend::Uring,
+        }
+    }
+
+    /// Stops the workers.
+    pub(crate) fn shutdown(&self) {
+        match self {
+            Engine::Epoll(e) => e.shutdown(),
+            Engine::Uring(e) => e.shutdown(),
+        }
+    }
+
+    /// Number of worker threads.
+    pub(crate) fn thread_count(&self) -> usize {
+        match self {
+            Engine::Epoll(e) => e.thread_count(),
+            Engine::Uring(e) => e.thread_count(),
+        }
+    }
+
+    /// Runs `job` once on one of the engine's workers.
+    #[allow(dead_code)] // used by the futures layer
+    pub(crate) fn execute(&self, job: Box<dyn FnOnce() + Send>) {
+        match self {
+            Engine::Epoll(e) => e.execute(job),
+            Engine::Uring(e) => e.execute(job),
+        }
+    }
+}
+
+/// Whether `Auto` picks io_uring when the kernel offers it.
+const AUTO_PREFERS_URING: bool = false;
+
+/// One async socket's I/O on its engine's backend.
+pub(crate) enum SocketIo {
+    Epoll(epoll::SocketIo),
+    Uring(uring::SocketIo),
+}
+
+macro_rules! forward {
+    ($self:ident, $io:ident => $e:expr) => {
+        match $self {
+            SocketIo::Epoll($io) => $e,
+            SocketIo::Uring($io) => $e,
+        }
+    };
+}
+
+impl SocketIo {
+    /// A CLOSED socket on `engine`'s backend.
+    pub(crate) fn new(engine: Arc<Engine>, custom: Option<Box<dyn Transport>>) -> Self {
+        match &*engine {
+            Engine::Epoll(e) => SocketIo::Epoll(epoll::SocketIo::new(Arc::clone(e), custom)),
+            Engine::Uring(e) => SocketIo::Uring(uring::SocketIo::new(Arc::clone(e), custom)),
+        }
+    }
+
+    pub(crate) fn state(&self) -> SocketState {
+        forward!(self, io => io.state())
+    }
+
+    pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
+        forward!(self, io => io.open(transport))
+    }
+
+    pub(crate) fn submit_send(
+        &self,
+        op: Box<dyn SendOp>,
+        total: usize,
+    ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
+        forward!(self, io => io.submit_send(op, total))
+    }
+
+    pub(crate) fn submit_recv(
+        &self,
+        op: Box<dyn RecvOp>,
+    ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
+        forward!(self, io => io.submit_recv(op))
+    }
+
+    pub(crate) fn submit_notify(
+        &self,
+        io_type: NotifyType,
+        op: NotifyOp,
+    ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
+        forward!(self, io => io.submit_notify(io_type, op))
+    }
+
+    pub(crate) fn close(&self) {
+        forward!(self, io => io.close())
+    }
+
+    pub(crate) fn close_with(&self, on_closed: Box<dyn FnOnce() + Send>) {
+        forward!(self, io => io.close_with(on_closed))
+    }
+}

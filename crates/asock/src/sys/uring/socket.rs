@@ -1,0 +1,840 @@
+//! One async socket on the io_uring backend.
+//!
+//! # State and ownership
+//! Everything mutable lives in [`Inner`] behind one mutex, as on the epoll backend: the lifecycle
+//! state, the socket, a FIFO queue per direction, the completions ready to be delivered (`done`)
+//! and the thread delivering them (`runner`).
+//!
+//! * **In flight**: at most one `SendMsg` (for the head of `sends`) and one `RecvMsg` (for the
+//!   head of `recvs`), and at most one one-shot `PollAdd` per direction (for notifications, for a
+//!   custom transport, and after an `EAGAIN`). The SQE points at the operation's own buffers (the
+//!   operation is boxed and stays in its queue, so they never move) and at an iovec array and a
+//!   `msghdr` in a heap allocation ([`Msg`]) held in `send_msg` / `recv_msg`. The socket owns
+//!   all of that until the SQE's CQE arrives: only then is the `Msg` freed and may the operation
+//!   leave its queue. A short send submits the rest; a receive completes on its first CQE.
+//! * **CQEs** reach [`Shared::on_cqe`] by token (see `engine.rs`): it stores the result and
+//!   schedules the socket's runner. The runner (exactly one thread at a time) turns results into
+//!   completions, submits the next SQEs and delivers completions in order with the mutex
+//!   released, like the epoll backend: on an engine worker, never inside the submitting call.
+//! * **Close**: CLOSING (no new SQE from then on), an `AsyncCancel` for each SQE in flight, then
+//!   wait until every one of them has its CQE (the closing thread reaps completions itself, so a
+//!   close from inside a completion on the poller's thread cannot wait for itself); only then are
+//!   the remaining operations completed ABANDONED (their buffers handed back) and the socket
+//!   closed.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use io_uring::{opcode, types};
+
+use super::engine::{user_data, Engine, Kind};
+use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
+use crate::core::state::SocketState;
+use crate::result::{
+    NotifyResult, NotifyType, OpenError, OpenErrorKind, ReceiveResult, SendResult, SubmitErrorKind,
+};
+use crate::sys::epoll::engine::{thread_id, Source};
+use crate::sys::epoll::os;
+use crate::transport::SocketTransport;
+use crate::Transport;
+
+/// iovecs handed to one `SendMsg` / `RecvMsg` (`UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
+/// How long a closing thread waits in the kernel for a CQE before looking again.
+const CLOSE_POLL: Duration = Duration::from_millis(1);
+
+/// The iovec array and header of one in-flight `SendMsg` / `RecvMsg`.
+struct Msg {
+    iov: Vec<libc::iovec>,
+    hdr: libc::msghdr,
+}
+
+// SAFETY: the raw pointers in `iov` and `hdr` point at the operation's buffers and at `iov`
+// itself, all owned by the same `Inner`; they are only read by the kernel, and the `Msg` is
+// created and dropped under the socket's mutex, whichever thread that is.
+unsafe impl Send for Msg {}
+
+impl Msg {
+    /// A header over `iov` (boxed, so `hdr.msg_iov` stays valid when the box moves).
+    fn new(iov: Vec<libc::iovec>) -> Box<Msg> {
+        // SAFETY: an all-zero msghdr is a valid empty header.
+        let hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        let mut m = Box::new(Msg { iov, hdr });
+        m.hdr.msg_iov = m.iov.as_mut_ptr();
+        m.hdr.msg_iovlen = m.iov.len() as _;
+        m
+    }
+}
+
+struct PendingSend {
+    op: Box<dyn SendOp>,
+    total: usize,
+    sent: usize,
+}
+
+struct Inner {
+    state: SocketState,
+    transport: Option<SocketTransport>,
+    fd: RawFd,
+    token: u64,
+    sends: VecDeque<PendingSend>,
+    /// The head send's `SendMsg` is in flight (the kernel reads this until its CQE).
+    send_msg: Option<Box<Msg>>,
+    /// The result of the head send's last CQE, not yet accounted.
+    send_res: Option<i32>,
+    recvs: VecDeque<Box<dyn RecvOp>>,
+    /// The head receive's `RecvMsg` is in flight.
+    recv_msg: Option<Box<Msg>>,
+    recv_res: Option<i32>,
+    notifies: VecDeque<(NotifyType, NotifyOp)>,
+    /// A `PollAdd` for input / output is in flight.
+    poll_in: bool,
+    poll_out: bool,
+    poll_in_res: Option<i32>,
+    poll_out_res: Option<i32>,
+    /// Whether an attempt may move bytes now: cleared by `EAGAIN` / `WouldBlock`, set again by
+    /// a poll CQE.
+    readable: bool,
+    writable: bool,
+    /// Close has abandoned every operation: the runner may finish the close.
+    abandoned: bool,
+    done: VecDeque<Completion>,
+    /// Thread delivering completions, 0 when none.
+    runner: u64,
+    /// Scheduled on the engine and not yet run.
+    queued: bool,
+    /// Threads blocked on `Shared::cv`.
+    waiters: usize,
+}
+
+impl Inner {
+    /// Whether the kernel still holds an SQE of this socket.
+    fn in_flight(&self) -> bool {
+        self.send_msg.is_some() || self.recv_msg.is_some() || self.poll_in || self.poll_out
+    }
+}
+
+/// The part of a socket the engine's registry holds while it is open.
+pub(crate) struct Shared {
+    engine: Arc<Engine>,
+    custom: Option<Box<dyn Transport>>,
+    inner: Mutex<Inner>,
+    /// Signalled when `state` becomes CLOSED or `runner` becomes 0.
+    cv: Condvar,
+}
+
+/// The backend half of an [`crate::AsyncSocket`].
+pub(crate) struct SocketIo {
+    shared: Arc<Shared>,
+}
+
+fn is_reset(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::ECONNRESET | libc::ECONNABORTED | libc::EPIPE | libc::ENOTCONN
+    )
+}
+
+fn is_reset_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+    )
+}
+
+/// A result worth retrying rather than reporting.
+fn is_retry(res: i32) -> bool {
+    res == -libc::EINTR || res == -libc::EAGAIN || res == -libc::ECANCELED
+}
+
+enum Step {
+    Moved(usize),
+    WouldBlock,
+    Eof,
+    Failed(io::Error),
+}
+
+impl SocketIo {
+    /// An async socket in the CLOSED state on `engine`, optionally with a custom transport.
+    pub(crate) fn new(engine: Arc<Engine>, custom: Option<Box<dyn Transport>>) -> Self {
+        SocketIo {
+            shared: Arc::new(Shared {
+                engine,
+                custom,
+                inner: Mutex::new(Inner {
+                    state: SocketState::Closed,
+                    transport: None,
+                    fd: -1,
+                    token: 0,
+                    sends: VecDeque::new(),
+                    send_msg: None,
+                    send_res: None,
+                    recvs: VecDeque::new(),
+                    recv_msg: None,
+                    recv_res: None,
+                    notifies: VecDeque::new(),
+                    poll_in: false,
+                    poll_out: false,
+                    poll_in_res: None,
+                    poll_out_res: None,
+                    readable: false,
+                    writable: false,
+                    abandoned: false,
+                    done: VecDeque::new(),
+                    runner: 0,
+                    queued: false,
+                    waiters: 0,
+                }),
+                cv: Condvar::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn state(&self) -> SocketState {
+        self.shared.lock().state
+    }
+
+    pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
+        let fd = match transport.socket() {
+            Some(s) => s.as_raw_fd(),
+            None => return Err(OpenError::new(OpenErrorKind::InvalidTransport, transport)),
+        };
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if g.state != SocketState::Closed {
+            return Err(OpenError::new(OpenErrorKind::NotClosed, transport));
+        }
+        if let Err(e) = os::set_nonblocking(fd) {
+            return Err(OpenError::new(OpenErrorKind::Io(e), transport));
+        }
+        g.token = sh.engine.register(Arc::clone(sh));
+        g.transport = Some(transport);
+        g.fd = fd;
+        g.readable = true;
+        g.writable = true;
+        g.abandoned = false;
+        g.state = SocketState::Open;
+        Ok(())
+    }
+
+    pub(crate) fn submit_send(
+        &self,
+        op: Box<dyn SendOp>,
+        total: usize,
+    ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if g.state != SocketState::Open {
+            return Err((SubmitErrorKind::NotOpen, op));
+        }
+        g.sends.push_back(PendingSend { op, total, sent: 0 });
+        sh.progress(&mut g);
+        sh.kick(g);
+        Ok(())
+    }
+
+    pub(crate) fn submit_recv(
+        &self,
+        op: Box<dyn RecvOp>,
+    ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if g.state != SocketState::Open {
+            return Err((SubmitErrorKind::NotOpen, op));
+        }
+        g.recvs.push_back(op);
+        sh.progress(&mut g);
+        sh.kick(g);
+        Ok(())
+    }
+
+    pub(crate) fn submit_notify(
+        &self,
+        io_type: NotifyType,
+        op: NotifyOp,
+    ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
+        let sh = &self.shared;
+        let mut g = sh.lock();
+        if g.state != SocketState::Open {
+            return Err((SubmitErrorKind::NotOpen, op));
+        }
+        g.notifies.push_back((io_type, op));
+        sh.arm(&mut g);
+        Ok(())
+    }
+
+    pub(crate) fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Closes on an engine worker without blocking the caller; `on_closed` runs there once the
+    /// socket is CLOSED.
+    pub(crate) fn close_with(&self, on_closed: Box<dyn FnOnce() + Send>) {
+        let sh = Arc::clone(&self.shared);
+        self.shared.engine.execute(Box::new(move || {
+            sh.close();
+            on_closed();
+        }));
+    }
+}
+
+impl Drop for SocketIo {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        g.waiters += 1;
+        let mut g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        g.waiters -= 1;
+        g
+    }
+
+    fn wake_waiters(&self, g: &Inner) {
+        if g.waiters > 0 {
+            self.cv.notify_all();
+        }
+    }
+
+    /// After a submission: make sure produced completions get delivered by a runner.
+    fn kick(self: &Arc<Self>, mut g: MutexGuard<'_, Inner>) {
+        if g.done.is_empty() || g.runner != 0 || g.queued {
+            return;
+        }
+        g.queued = true;
+        drop(g);
+        self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
+    }
+
+    /// Records a CQE of this socket; `true` when the caller must schedule the runner.
+    pub(crate) fn on_cqe(&self, kind: Kind, res: i32) -> bool {
+        let mut g = self.lock();
+        match kind {
+            Kind::Send => {
+                g.send_msg = None;
+                g.send_res = Some(res);
+            }
+            Kind::Recv => {
+                g.recv_msg = None;
+                g.recv_res = Some(res);
+            }
+            Kind::PollIn => {
+                g.poll_in = false;
+                g.poll_in_res = Some(res);
+            }
+            Kind::PollOut => {
+                g.poll_out = false;
+                g.poll_out_res = Some(res);
+            }
+            Kind::Cancel => return false,
+        }
+        if g.state != SocketState::Open {
+            self.wake_waiters(&g);
+            return false;
+        }
+        if g.runner != 0 || g.queued {
+            return false;
+        }
+        g.queued = true;
+        true
+    }
+
+    // ----- submissions ------------------------------------------------------------------------
+
+    /// Pushes a `SendMsg` for the unsent bytes of the head send.
+    fn start_send(&self, g: &mut Inner) {
+        let (fd, token) = (g.fd, g.token);
+        let Some(head) = g.sends.front() else {
+            return;
+        };
+        let mut skip = head.sent;
+        let mut iov = Vec::with_capacity(head.op.buf_count().min(IOV_MAX));
+        for i in 0..head.op.buf_count() {
+            let b = head.op.buf(i);
+            if skip >= b.len() {
+                skip -= b.len();
+                continue;
+            }
+            if iov.len() == IOV_MAX {
+                break;
+            }
+            let b = &b[skip..];
+            skip = 0;
+            iov.push(libc::iovec {
+                iov_base: b.as_ptr() as *mut libc::c_void,
+                iov_len: b.len(),
+            });
+        }
+        let msg = Msg::new(iov);
+        let entry = opcode::SendMsg::new(types::Fd(fd), &msg.hdr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+            .user_data(user_data(token, Kind::Send));
+        g.send_msg = Some(msg);
+        // SAFETY: the entry points at `msg` (kept in `send_msg` until the CQE: `on_cqe` is the
+        // only place that clears it while the SQE is in flight, and close waits for that) and at
+        // the head send's buffers (the boxed operation stays at the head of `sends` until the
+        // CQE has been accounted), and at the socket, which is only closed after the CQE.
+        unsafe { self.engine.push(&entry) };
+    }
+
+    /// Pushes a `RecvMsg` into the head receive's buffers.
+    fn start_recv(&self, g: &mut Inner) {
+        let (fd, token) = (g.fd, g.token);
+        let Some(head) = g.recvs.front_mut() else {
+            return;
+        };
+        let cnt = head.buf_count().min(IOV_MAX);
+        let mut iov = Vec::with_capacity(cnt);
+        for i in 0..cnt {
+            let b = head.buf_mut(i);
+            iov.push(libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            });
+        }
+        let mut msg = Msg::new(iov);
+        let entry = opcode::RecvMsg::new(types::Fd(fd), &mut msg.hdr)
+            .build()
+            .user_data(user_data(token, Kind::Recv));
+        g.recv_msg = Some(msg);
+        // SAFETY: as in `start_send`; the head receive's buffers are not touched by anyone until
+        // the CQE (the operation is only completed, and its buffers handed back, after it).
+        unsafe { self.engine.push(&entry) };
+    }
+
+    /// Arms the one-shot polls that notifications and stalled transfers need.
+    fn arm(&self, g: &mut Inner) {
+        if g.state != SocketState::Open {
+            return;
+        }
+        let want_in = g.notifies.iter().any(|(t, _)| *t == NotifyType::In)
+            || (!g.readable && !g.recvs.is_empty());
+        let want_out = g.notifies.iter().any(|(t, _)| *t == NotifyType::Out)
+            || (!g.writable && !g.sends.is_empty());
+        let polls = [
+            (
+                want_in && !g.poll_in,
+                Kind::PollIn,
+                libc::POLLIN | libc::POLLRDHUP,
+            ),
+            (want_out && !g.poll_out, Kind::PollOut, libc::POLLOUT),
+        ];
+        for (arm, kind, mask) in polls {
+            if !arm {
+                continue;
+            }
+            if kind == Kind::PollIn {
+                g.poll_in = true;
+            } else {
+                g.poll_out = true;
+            }
+            let entry = opcode::PollAdd::new(types::Fd(g.fd), mask as u32)
+                .build()
+                .user_data(user_data(g.token, kind));
+            // SAFETY: a poll points at no memory; the socket stays open until its CQE.
+            unsafe { self.engine.push(&entry) };
+        }
+    }
+
+    // ----- results ----------------------------------------------------------------------------
+
+    fn account_send(&self, g: &mut Inner, res: i32) {
+        if is_retry(res) {
+            if res == -libc::EAGAIN {
+                g.writable = false;
+            }
+            return;
+        }
+        let result = if res > 0 {
+            let head = g.sends.front_mut().expect("an in-flight send is the head");
+            head.sent += res as usize;
+            if head.sent < head.total {
+                return;
+            }
+            SendResult::Ok
+        } else if res == 0 || !is_reset(-res) {
+            SendResult::Error
+        } else {
+            SendResult::Abandoned
+        };
+        let p = g.sends.pop_front().expect("an in-flight send is the head");
+        g.done.push_back(Completion::Send(p.op, result));
+    }
+
+    fn account_recv(&self, g: &mut Inner, res: i32) {
+        if is_retry(res) {
+            if res == -libc::EAGAIN {
+                g.readable = false;
+            }
+            return;
+        }
+        let (result, bytes) = if res > 0 {
+            (ReceiveResult::Ok, res as u32)
+        } else if res == 0 || is_reset(-res) {
+            (ReceiveResult::Abandoned, 0)
+        } else {
+            (ReceiveResult::Error, 0)
+        };
+        let op = g
+            .recvs
+            .pop_front()
+            .expect("an in-flight receive is the head");
+        g.done.push_back(Completion::Recv(op, result, bytes));
+    }
+
+    /// A poll CQE: the socket may move bytes again; notifications whose condition holds complete.
+    fn account_poll(&self, g: &mut Inner, res: i32) {
+        if res == -libc::ECANCELED {
+            return;
+        }
+        let mask = if res < 0 {
+            libc::POLLERR
+        } else {
+            res as libc::c_short
+        };
+        let is_in = mask & (libc::POLLIN | libc::POLLRDHUP | libc::POLLHUP) != 0;
+        let is_out = mask & libc::POLLOUT != 0;
+        let is_err = mask & libc::POLLERR != 0;
+        if is_in || is_err {
+            g.readable = true;
+        }
+        if is_out || is_err {
+            g.writable = true;
+        }
+        let mut keep = VecDeque::new();
+        while let Some((t, op)) = g.notifies.pop_front() {
+            let r = if is_err {
+                Some(NotifyResult::Error)
+            } else if t == NotifyType::In && is_in {
+                Some(NotifyResult::In)
+            } else if t == NotifyType::Out && is_out {
+                Some(NotifyResult::Out)
+            } else {
+                None
+            };
+            match r {
+                Some(r) => g.done.push_back(Completion::Notify(op, r)),
+                None => keep.push_back((t, op)),
+            }
+        }
+        g.notifies = keep;
+    }
+
+    /// Accounts the CQEs received so far, then (while OPEN) starts what can start now.
+    fn progress(&self, g: &mut Inner) {
+        if let Some(res) = g.poll_in_res.take() {
+            self.account_poll(g, res);
+        }
+        if let Some(res) = g.poll_out_res.take() {
+            self.account_poll(g, res);
+        }
+        if let Some(res) = g.recv_res.take() {
+            self.account_recv(g, res);
+        }
+        if let Some(res) = g.send_res.take() {
+            self.account_send(g, res);
+        }
+        if g.state != SocketState::Open {
+            return;
+        }
+        if self.custom.is_some() {
+            self.custom_recv(g);
+            self.custom_send(g);
+        } else {
+            if g.readable && g.recv_msg.is_none() && !g.recvs.is_empty() {
+                self.start_recv(g);
+            }
+            if g.writable && g.send_msg.is_none() && !g.sends.is_empty() {
+                self.start_send(g);
+            }
+        }
+        self.arm(g);
+    }
+
+    // ----- custom transports: readiness from polls, bytes from the transport -------------------
+
+    fn custom_send(&self, g: &mut Inner) {
+        while g.writable && !g.sends.is_empty() {
+            let step = self.custom_send_step(g);
+            let finished = match step {
+                Step::Moved(n) => {
+                    let head = g.sends.front_mut().expect("head exists");
+                    head.sent += n;
+                    (head.sent >= head.total).then_some(SendResult::Ok)
+                }
+                Step::WouldBlock => {
+                    g.writable = false;
+                    None
+                }
+                Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => None,
+                Step::Failed(e) if is_reset_error(&e) => Some(SendResult::Abandoned),
+                Step::Failed(_) | Step::Eof => Some(SendResult::Error),
+            };
+            if let Some(r) = finished {
+                let p = g.sends.pop_front().expect("head exists");
+                g.done.push_back(Completion::Send(p.op, r));
+            }
+        }
+    }
+
+    fn custom_send_step(&self, g: &mut Inner) -> Step {
+        let (Some(custom), Some(head)) = (&self.custom, g.sends.front()) else {
+            return Step::WouldBlock;
+        };
+        let mut skip = head.sent;
+        let mut first = 0;
+        while first < head.op.buf_count() && skip >= head.op.buf(first).len() {
+            skip -= head.op.buf(first).len();
+            first += 1;
+        }
+        let buf = &head.op.buf(first)[skip..];
+        let Some(sock) = g.transport.as_ref().and_then(|t| t.socket()) else {
+            return Step::Failed(io::ErrorKind::NotConnected.into());
+        };
+        match custom.send(sock, buf) {
+            Ok(0) => Step::Failed(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the custom transport wrote 0 bytes",
+            )),
+            Ok(n) if n > buf.len() => Step::Failed(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the custom transport reported more bytes than offered",
+            )),
+            Ok(n) => Step::Moved(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+            Err(e) => Step::Failed(e),
+        }
+    }
+
+    fn custom_recv(&self, g: &mut Inner) {
+        while g.readable && !g.recvs.is_empty() {
+            let (result, bytes) = match self.custom_recv_step(g) {
+                Step::Moved(n) => (ReceiveResult::Ok, n as u32),
+                Step::WouldBlock => {
+                    g.readable = false;
+                    continue;
+                }
+                Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Step::Eof => (ReceiveResult::Abandoned, 0),
+                Step::Failed(e) if is_reset_error(&e) => (ReceiveResult::Abandoned, 0),
+                Step::Failed(_) => (ReceiveResult::Error, 0),
+            };
+            let op = g.recvs.pop_front().expect("head exists");
+            g.done.push_back(Completion::Recv(op, result, bytes));
+        }
+    }
+
+    /// Fills the head receive's buffers in order, one transport call per buffer, like `recv(2)`
+    /// in a loop; stops at the first short read.
+    fn custom_recv_step(&self, g: &mut Inner) -> Step {
+        let (Some(custom), Some(sock)) =
+            (&self.custom, g.transport.as_ref().and_then(|t| t.socket()))
+        else {
+            return Step::Failed(io::ErrorKind::NotConnected.into());
+        };
+        let Some(head) = g.recvs.front_mut() else {
+            return Step::WouldBlock;
+        };
+        let mut total = 0;
+        for i in 0..head.buf_count() {
+            let buf = head.buf_mut(i);
+            let len = buf.len();
+            let mut filled = 0;
+            while filled < len {
+                match custom.recv(sock, &mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n.min(len - filled),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) if total + filled > 0 => return Step::Moved(total + filled),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
+                    Err(e) => return Step::Failed(e),
+                }
+                if filled < len {
+                    break;
+                }
+            }
+            total += filled;
+            if filled < len {
+                break;
+            }
+        }
+        if total == 0 {
+            Step::Eof
+        } else {
+            Step::Moved(total)
+        }
+    }
+
+    // ----- delivery and close -----------------------------------------------------------------
+
+    /// Delivers completions (accounting CQEs and submitting the next SQEs as it goes) until there
+    /// is nothing left; the caller has made this thread the runner.
+    fn drive<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        loop {
+            self.progress(&mut g);
+            match g.done.pop_front() {
+                Some(c) => {
+                    drop(g);
+                    c.deliver();
+                    g = self.lock();
+                }
+                None => return g,
+            }
+        }
+    }
+
+    /// Ends CLOSING: closes the socket and wakes every waiter.
+    fn finish_close(&self, g: &mut Inner) {
+        g.transport = None;
+        g.fd = -1;
+        g.readable = false;
+        g.writable = false;
+        g.abandoned = false;
+        g.state = SocketState::Closed;
+        self.wake_waiters(g);
+    }
+
+    fn close(self: &Arc<Self>) {
+        let me = thread_id();
+        let mut g = self.lock();
+        loop {
+            match g.state {
+                // Already closed; but see below: a callback may still be running.
+                SocketState::Closed => break,
+                // A close from a completion delivered by the close already running on this
+                // thread: that close finishes the job once the callback returns.
+                SocketState::Closing if g.runner == me => return,
+                // Another close is under way: help it end, then return once it has.
+                SocketState::Closing => break,
+                SocketState::Opening => g = self.wait(g),
+                SocketState::Open => {
+                    g = self.begin_close(g);
+                    break;
+                }
+            }
+        }
+        loop {
+            if g.state != SocketState::Closing {
+                // Ended. A close from inside a completion ends it while that callback still runs
+                // on its thread: wait for it, so that no completion of this socket is running
+                // once any close has returned.
+                if g.state == SocketState::Closed && g.runner != 0 && g.runner != me {
+                    g = self.wait(g);
+                    continue;
+                }
+                return;
+            }
+            if !g.abandoned {
+                // The first close is still waiting for the kernel (it reaps by itself).
+                g = self.wait(g);
+                continue;
+            }
+            let nested = g.runner == me;
+            if g.runner == 0 && g.done.is_empty() {
+                self.finish_close(&mut g);
+                return;
+            }
+            if nested || (g.runner == 0 && self.engine.is_current_worker()) {
+                // Deliver here: we are the runner already, or a worker that must not wait for a
+                // task that may be queued behind it on this very thread.
+                g.runner = me;
+                g = self.drive(g);
+                if !nested {
+                    g.runner = 0;
+                }
+                self.finish_close(&mut g);
+                return;
+            }
+            if g.runner == 0 && !g.queued {
+                g.queued = true;
+                drop(g);
+                self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
+                g = self.lock();
+                continue;
+            }
+            g = self.wait(g);
+        }
+    }
+
+    /// OPEN -> CLOSING: cancels the SQEs in flight, waits until the kernel has completed every one
+    /// of them, then abandons every pending operation into `done` (each queue in submission
+    /// order). Submissions made after the state change see CLOSING.
+    fn begin_close<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        g.state = SocketState::Closing;
+        g.abandoned = false;
+        // Cancel what the kernel holds; from now on nothing new is submitted.
+        let token = g.token;
+        let busy = [
+            (g.send_msg.is_some(), Kind::Send),
+            (g.recv_msg.is_some(), Kind::Recv),
+            (g.poll_in, Kind::PollIn),
+            (g.poll_out, Kind::PollOut),
+        ];
+        for (busy, kind) in busy {
+            if busy {
+                let entry = opcode::AsyncCancel::new(user_data(token, kind))
+                    .build()
+                    .user_data(user_data(token, Kind::Cancel));
+                // SAFETY: a cancel points at no memory.
+                unsafe { self.engine.push(&entry) };
+            }
+        }
+        self.engine.submit_now();
+        // Wait until the kernel is done with every buffer, reaping completions here: the thread
+        // that would otherwise reap them may be this one.
+        while g.in_flight() {
+            drop(g);
+            self.engine.reap_for(CLOSE_POLL);
+            g = self.lock();
+        }
+        self.engine.deregister(token);
+        // What completed before the cancel keeps its result (a receive that got data is OK);
+        // the rest is abandoned.
+        self.progress(&mut g);
+        let sends: Vec<_> = g.sends.drain(..).collect();
+        let recvs: Vec<_> = g.recvs.drain(..).collect();
+        let notifies: Vec<_> = g.notifies.drain(..).collect();
+        g.done
+            .extend(recvs.into_iter().map(Completion::abandoned_recv));
+        g.done
+            .extend(sends.into_iter().map(|p| Completion::abandoned_send(p.op)));
+        g.done.extend(
+            notifies
+                .into_iter()
+                .map(|(_, op)| Completion::abandoned_notify(op)),
+        );
+        g.abandoned = true;
+        self.wake_waiters(&g);
+        g
+    }
+}
+
+impl Source for Shared {
+    fn run(self: Arc<Self>) {
+        let mut g = self.lock();
+        g.queued = false;
+        if g.runner != 0 {
+            return;
+        }
+        g.runner = thread_id();
+        g = self.drive(g);
+        g.runner = 0;
+        if g.state == SocketState::Closing && g.abandoned {
+            self.finish_close(&mut g);
+        }
+        self.wake_waiters(&g);
+    }
+}
