@@ -9,8 +9,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use asock::{
-    AsyncSocket, ExecutionEngine, ExecutionEngineParameters, ReceiveResult, SendResult,
-    SocketTransport,
+    AsyncSocket, BackendChoice, ExecutionEngine, ExecutionEngineParameters, ReceiveResult,
+    SendResult, SocketTransport,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -35,13 +35,27 @@ pub struct Sample {
     pub seconds: f64,
 }
 
+#[derive(Clone)]
 struct Ctx {
     duration: Duration,
     connections: usize,
     idle_sockets: usize,
     engine: ExecutionEngine,
-    tokio_mt: tokio::runtime::Runtime,
-    tokio_ct: tokio::runtime::Runtime,
+    /// `--backend both`: the io_uring engine of the "asock (uring)" systems.
+    uring: Option<ExecutionEngine>,
+    tokio_mt: Arc<tokio::runtime::Runtime>,
+    tokio_ct: Arc<tokio::runtime::Runtime>,
+}
+
+impl Ctx {
+    /// The same context with the io_uring engine as `engine`.
+    fn on_uring(&self) -> Result<Ctx, String> {
+        let engine = self.uring.clone().ok_or("no io_uring engine")?;
+        Ok(Ctx {
+            engine,
+            ..self.clone()
+        })
+    }
 }
 
 type RunFn = fn(&Ctx) -> Result<Sample, String>;
@@ -79,14 +93,16 @@ pub fn run(args: Args) -> Result<(), String> {
     let secs: f64 = args.number("duration", if quick { 0.4 } else { 1.0 })?;
     let connections: usize = args.number("connections", 256)?;
     let idle_sockets: usize = args.number("idle-sockets", if quick { 500 } else { 2000 })?;
-    match args.value("backend") {
-        None | Some("epoll") | Some("auto") => {}
-        Some(b) => {
-            return Err(format!(
-                "--backend {b}: this build has the epoll backend only"
-            ))
-        }
-    }
+    // --backend epoll|uring|auto picks the asock engine's backend; `both` runs every asock system
+    // on epoll and on io_uring side by side.
+    let backend_arg = args.value("backend").unwrap_or("auto");
+    let both = backend_arg == "both";
+    let choice = if both {
+        BackendChoice::Epoll
+    } else {
+        BackendChoice::parse(backend_arg)
+            .ok_or_else(|| format!("--backend {backend_arg}: choose epoll, uring, auto or both"))?
+    };
     if rounds == 0 || secs <= 0.0 || connections == 0 || idle_sockets == 0 {
         return Err(
             "--rounds, --duration, --connections and --idle-sockets must be positive".into(),
@@ -100,27 +116,44 @@ pub fn run(args: Args) -> Result<(), String> {
         .collect();
     raise_fd_limit(4 * connections.max(idle_sockets) + 256)?;
 
+    let engine_params = ExecutionEngineParameters {
+        min_thread_count: 2,
+        max_thread_count: 0,
+    };
     let ctx = Ctx {
         duration: Duration::from_secs_f64(secs),
         connections,
         idle_sockets,
-        engine: ExecutionEngine::new(Some(ExecutionEngineParameters {
-            min_thread_count: 2,
-            max_thread_count: 0,
-        }))
-        .map_err(|e| e.to_string())?,
-        tokio_mt: tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?,
-        tokio_ct: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?,
+        engine: ExecutionEngine::with_backend(Some(engine_params), choice)
+            .map_err(|e| format!("--backend {backend_arg}: {e}"))?,
+        uring: if both {
+            Some(
+                ExecutionEngine::with_backend(Some(engine_params), BackendChoice::Uring)
+                    .map_err(|e| format!("--backend both: io_uring: {e}"))?,
+            )
+        } else {
+            None
+        },
+        tokio_mt: Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?,
+        ),
+        tokio_ct: Arc::new(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    let backend = match &ctx.uring {
+        Some(u) => format!("{} and {}", ctx.engine.backend(), u.backend()),
+        None => ctx.engine.backend().to_string(),
     };
 
-    let mut all = scenarios(connections);
+    let mut all = scenarios(connections, both);
     if let Some(only) = &only {
         for s in &mut all {
             s.systems.retain(|(name, _)| only.iter().any(|o| o == name));
@@ -161,7 +194,7 @@ pub fn run(args: Args) -> Result<(), String> {
         rounds,
         seconds_per_run: secs,
         total_seconds: started.elapsed().as_secs_f64(),
-        backend: "epoll".into(),
+        backend,
         scenarios: chosen
             .iter()
             .zip(samples)
@@ -190,8 +223,8 @@ pub fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn scenarios(connections: usize) -> Vec<Scenario> {
-    vec![
+fn scenarios(connections: usize, both: bool) -> Vec<Scenario> {
+    let mut all = vec![
         Scenario {
             id: "P1",
             title: format!("ping-pong, 1 connection, {MSG} B each way"),
@@ -235,7 +268,41 @@ fn scenarios(connections: usize) -> Vec<Scenario> {
             systems: vec![("asock", p4_asock as RunFn), ("tokio-mt(2)", p4_tokio)],
             references: vec!["tokio-mt(2)"],
         },
-    ]
+    ];
+    if both {
+        // The asock systems of P1-P3 once per Linux backend: "asock (epoll)" runs on the main
+        // engine (epoll), "asock (uring)" beside it on the io_uring engine.
+        for s in &mut all {
+            let uring: Option<RunFn> = match s.id {
+                "P1" => Some(p1_asock_uring),
+                "P2" => Some(p2_asock_uring),
+                "P3" => Some(p3_asock_uring),
+                _ => None,
+            };
+            if let Some(f) = uring {
+                let at = s
+                    .systems
+                    .iter()
+                    .position(|(n, _)| *n == "asock")
+                    .unwrap_or(0);
+                s.systems[at].0 = "asock (epoll)";
+                s.systems.insert(at + 1, ("asock (uring)", f));
+            }
+        }
+    }
+    all
+}
+
+fn p1_asock_uring(ctx: &Ctx) -> Result<Sample, String> {
+    p1_asock(&ctx.on_uring()?)
+}
+
+fn p2_asock_uring(ctx: &Ctx) -> Result<Sample, String> {
+    p2_asock(&ctx.on_uring()?)
+}
+
+fn p3_asock_uring(ctx: &Ctx) -> Result<Sample, String> {
+    p3_asock(&ctx.on_uring()?)
 }
 
 fn raise_fd_limit(want: usize) -> Result<(), String> {

@@ -66,7 +66,7 @@ usage:
   asock echo-server [--listen ADDR] [--max-connections N]
   asock echo-client ADDR [--messages N] [--size BYTES]
   asock bench [--quick] [--scenario P1,P2,P3,P4] [--rounds N] [--duration SECS]
-              [--connections N] [--idle-sockets N] [--only SYSTEM,..] [--backend epoll]
+              [--connections N] [--idle-sockets N] [--only SYSTEM,..] [--backend epoll|uring|auto|both]
               [--json FILE] [--svg FILE]
 
 bench runs every system of each scenario in the same process, interleaved over the rounds,
