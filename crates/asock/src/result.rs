@@ -157,7 +157,7 @@ impl<T> std::error::Error for SubmitError<T> {}
 /// Why an open was rejected.
 #[derive(Debug)]
 pub enum OpenErrorKind {
-    /// The transport holds no connected socket.
+    /// The transport holds no connected socket (none at all, or a listening one).
     InvalidTransport,
     /// The async socket is not CLOSED (already OPEN, or being opened or closed).
     NotClosed,

@@ -10,11 +10,11 @@ use crate::core::state::SocketState;
 use crate::core::validate;
 use crate::engine::ExecutionEngine;
 use crate::result::{
-    CreateError, NotifyResult, NotifyType, OpenError, OpenResult, ReceiveResult, SendResult,
-    SubmitError, SubmitErrorKind,
+    CreateError, NotifyResult, NotifyType, OpenError, OpenErrorKind, OpenResult, ReceiveResult,
+    SendResult, SubmitError, SubmitErrorKind,
 };
 use crate::sys;
-use crate::transport::SocketTransport;
+use crate::transport::{SocketTransport, SocketType};
 
 /// A replacement for the `send(2)` / `recv(2)` calls of an async socket
 /// ([`AsyncSocket::with_transport`]); readiness still comes from the socket given to `open`.
@@ -133,7 +133,8 @@ impl AsyncSocket {
     /// Opens the async socket on a connected transport, which it then owns and closes at
     /// [`close`](Self::close). On failure nothing changed and the error hands the transport back.
     ///
-    /// Fails when the transport holds no socket ([`OpenErrorKind::InvalidTransport`]), when the
+    /// Fails when the transport holds no socket or is a listening (BINDING) transport
+    /// ([`OpenErrorKind::InvalidTransport`]), when the
     /// async socket is not CLOSED ([`OpenErrorKind::NotClosed`]) or when the OS refuses to
     /// register the socket.
     ///
@@ -142,7 +143,12 @@ impl AsyncSocket {
     pub fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
         #[cfg(feature = "tracing")]
         let (local, peer) = (transport.local_addr(), transport.peer_addr());
-        let opened = self.io.open(transport);
+        let opened = if transport.socket_type() == SocketType::Binding {
+            // A listening socket carries no stream to send or receive on.
+            Err(OpenError::new(OpenErrorKind::InvalidTransport, transport))
+        } else {
+            self.io.open(transport)
+        };
         #[cfg(feature = "tracing")]
         crate::trace::opened(self.id, local, peer, &opened);
         opened
@@ -155,12 +161,7 @@ impl AsyncSocket {
         transport: SocketTransport,
         on_open_complete: impl FnOnce(OpenResult),
     ) -> Result<(), OpenError> {
-        #[cfg(feature = "tracing")]
-        let (local, peer) = (transport.local_addr(), transport.peer_addr());
-        let opened = self.io.open(transport);
-        #[cfg(feature = "tracing")]
-        crate::trace::opened(self.id, local, peer, &opened);
-        opened?;
+        self.open(transport)?;
         on_open_complete(OpenResult::Ok);
         Ok(())
     }

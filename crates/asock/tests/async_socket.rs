@@ -1256,6 +1256,33 @@ fn close_with_pending_receive_send_and_notify_abandons_each_once_before_returnin
     assert_no_more(&rx, "abandoned operations");
 }
 
+/// C1: a listening (BINDING) transport is no stream: open refuses it and hands it back, still
+/// listening.
+#[test]
+fn open_with_a_listening_transport_is_invalid_and_hands_it_back_listening() {
+    let engine = engine();
+    let mut listener = SocketTransport::server();
+    listener
+        .listen_on("127.0.0.1:0".parse().unwrap(), 4)
+        .expect("listen");
+    let port = listener.local_port().expect("port");
+    let socket = AsyncSocket::new(&engine).expect("create");
+    let err = socket
+        .open(listener)
+        .expect_err("a listener is not a stream");
+    assert!(
+        matches!(err.kind(), OpenErrorKind::InvalidTransport),
+        "{err}"
+    );
+    assert_eq!(socket.state(), SocketState::Closed);
+    let listener = err.into_transport();
+    let mut client = SocketTransport::client();
+    client
+        .connect("127.0.0.1", port, WAIT)
+        .expect("the listener still listens");
+    assert!(listener.accept(WAIT).expect("accept").is_some());
+}
+
 /// C9: `close_with` returns at once; the close runs on an engine worker, which delivers every
 /// pending completion (ABANDONED) before `on_closed` runs, exactly once, on a worker.
 #[test]
