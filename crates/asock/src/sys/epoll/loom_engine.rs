@@ -1,5 +1,5 @@
-//! The execution engine as the loom model sees it (`cfg(loom)` only; `mod.rs` puts this file in
-//! place of `engine.rs`).
+//! The execution engine as the loom model sees it (`cfg(loom)` only; `mod.rs` makes it the epoll
+//! backend's `Engine`).
 //!
 //! It keeps the part of the real engine's contract that `socket.rs` relies on, built on loom's
 //! threads, lock and condition variable so that loom explores every interleaving:

@@ -22,15 +22,42 @@ use std::sync::{Arc, Mutex as StdMutex};
 use loom::thread;
 use socket2::{Domain, Socket, Type};
 
+use super::loom_engine::Engine;
 use super::os::fake;
 use crate::transport::SocketTransport;
 use crate::{
-    AsyncSocket, ExecutionEngine, ExecutionEngineParameters, NotifyType, OpenErrorKind,
-    SocketState, SubmitErrorKind,
+    AsyncSocket, BackendChoice, ExecutionEngine, ExecutionEngineParameters, NotifyType,
+    OpenErrorKind, SocketState, SubmitErrorKind,
 };
 
 const IN: u32 = libc::EPOLLIN as u32;
 const OUT: u32 = libc::EPOLLOUT as u32;
+
+/// An engine with one worker on the epoll backend, whose engine is the model's.
+fn model_engine() -> ExecutionEngine {
+    ExecutionEngine::with_backend(
+        Some(ExecutionEngineParameters {
+            min_thread_count: 1,
+            max_thread_count: 0,
+        }),
+        BackendChoice::Epoll,
+    )
+    .expect("engine")
+}
+
+/// The model's engine behind an [`ExecutionEngine`].
+trait Model {
+    fn model(&self) -> &Arc<Engine>;
+}
+
+impl Model for ExecutionEngine {
+    fn model(&self) -> &Arc<Engine> {
+        match &**self.sys() {
+            crate::sys::linux::Engine::Epoll(e) => e,
+            _ => panic!("the loom model runs on the epoll backend"),
+        }
+    }
+}
 
 /// Runs `f` under loom and prints how many interleavings were explored.
 fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
@@ -110,11 +137,7 @@ fn fake_transport(room: usize) -> (SocketTransport, RawFd) {
 }
 
 fn world(room: usize) -> World {
-    let engine = ExecutionEngine::new(Some(ExecutionEngineParameters {
-        min_thread_count: 1,
-        max_thread_count: 0,
-    }))
-    .expect("engine");
+    let engine = model_engine();
     let (transport, fd) = fake_transport(room);
     let sock = AsyncSocket::new(&engine).expect("socket");
     sock.open(transport).expect("open");
@@ -146,7 +169,7 @@ struct Handle {
 
 impl Handle {
     fn on_worker(&self) -> impl Fn() -> bool + Send + 'static {
-        let engine = self.engine.sys().clone();
+        let engine = self.engine.model().clone();
         move || engine.is_current_worker()
     }
 
@@ -241,7 +264,7 @@ fn finish(w: World, fds: &[RawFd]) {
     settle(&engine);
     for &fd in fds {
         assert!(
-            !engine.sys().is_registered(fd),
+            !engine.model().is_registered(fd),
             "descriptor {fd} is still registered after close"
         );
     }
@@ -264,7 +287,7 @@ fn loom_close_races_send_receive_and_notify() {
         });
         let closer = thread::spawn(move || h2.close_and_check());
         fake::peer_write(w.fd, b"xy");
-        w.engine.sys().fire(w.fd, IN);
+        w.engine.model().fire(w.fd, IN);
         submitter.join().unwrap();
         closer.join().unwrap();
         // Once closed, the descriptor is gone: the peer's reads see at most what was written.
@@ -291,7 +314,7 @@ fn loom_sends_keep_order_under_back_pressure() {
         let mut seen = Vec::new();
         for _ in 0..2 {
             seen.extend(fake::peer_read(w.fd));
-            w.engine.sys().fire(w.fd, OUT);
+            w.engine.model().fire(w.fd, OUT);
         }
         submitter.join().unwrap();
         let fd = w.fd;
@@ -331,7 +354,7 @@ fn loom_receives_complete_in_order_as_data_arrives() {
             drop(h);
         });
         fake::peer_write(w.fd, b"abc");
-        w.engine.sys().fire(w.fd, IN);
+        w.engine.model().fire(w.fd, IN);
         submitter.join().unwrap();
         w.sock.close();
         let log = w.tally.log();
@@ -390,7 +413,7 @@ fn loom_close_from_inside_a_completion_races_an_outside_close() {
             let h2 = w.handle();
             let closer = thread::spawn(move || h2.close_and_check());
             fake::peer_write(w.fd, b"z");
-            w.engine.sys().fire(w.fd, IN);
+            w.engine.model().fire(w.fd, IN);
             closer.join().unwrap();
             assert!(
                 nested_ok.load(SeqCst),
@@ -436,7 +459,7 @@ fn loom_drop_races_a_completion() {
         let (engine, fd) = (w.engine.clone(), w.fd);
         let peer = thread::spawn(move || {
             fake::peer_write(fd, b"hi");
-            engine.sys().fire(fd, IN);
+            engine.model().fire(fd, IN);
         });
         let World {
             engine,
@@ -453,7 +476,7 @@ fn loom_drop_races_a_completion() {
             tally.log()
         );
         peer.join().unwrap();
-        assert!(!engine.sys().is_registered(fd));
+        assert!(!engine.model().is_registered(fd));
         drop(engine);
         tally.assert_balanced();
     });
@@ -483,7 +506,7 @@ fn loom_close_with_races_drop() {
             fd,
         } = w;
         drop(sock);
-        assert!(!engine.sys().is_registered(fd));
+        assert!(!engine.model().is_registered(fd));
         // The last engine reference joins the worker, after it ran the close job.
         drop(engine);
         assert_eq!(
@@ -542,24 +565,20 @@ fn loom_reopen_races_close() {
 #[test]
 fn loom_failed_open_hands_the_transport_back() {
     model("failed_open_hands_the_transport_back", || {
-        let engine = ExecutionEngine::new(Some(ExecutionEngineParameters {
-            min_thread_count: 1,
-            max_thread_count: 0,
-        }))
-        .expect("engine");
+        let engine = model_engine();
         let sock = AsyncSocket::new(&engine).expect("socket");
         let (t, fd) = fake_transport(1);
         fake::with(fd, |s| s.fail_open = true);
         let e = sock.open(t).expect_err("the fake kernel refuses");
         assert!(matches!(e.kind(), OpenErrorKind::Io(_)));
         assert_eq!(sock.state(), SocketState::Closed);
-        assert!(!engine.sys().is_registered(fd));
+        assert!(!engine.model().is_registered(fd));
         let t = e.into_transport();
         fake::with(fd, |s| s.fail_open = false);
         sock.open(t).expect("open after the refusal");
         assert_eq!(sock.state(), SocketState::Open);
         drop(sock);
-        assert!(!engine.sys().is_registered(fd));
+        assert!(!engine.model().is_registered(fd));
     });
 }
 
@@ -576,7 +595,7 @@ fn loom_peer_reset_races_close() {
         let peer = thread::spawn(move || {
             fake::peer_reset(fd);
             let all = libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP;
-            engine.sys().fire(fd, all as u32);
+            engine.model().fire(fd, all as u32);
         });
         h.close_and_check();
         peer.join().unwrap();

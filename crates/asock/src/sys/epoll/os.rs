@@ -1,17 +1,15 @@
 //! Thin wrappers over the Linux system calls the backend makes; each returns `io::Result` and
 //! names the call it makes. Nothing here keeps state.
 //!
-//! Under `cfg(loom)` the calls `socket.rs` makes go to [`fake`], an in-memory kernel, instead
-//! (the engine's calls are not compiled: the loom model has its own engine).
+//! Under `cfg(loom)` the epoll backend's `socket.rs` makes its calls to [`fake`], an in-memory
+//! kernel with the same functions, instead.
 
-#[cfg(loom)]
-pub(crate) use fake::{enable_tcp_inq, poll_now, readv, recvmsg_inq, sendmsg, set_nonblocking};
-#[cfg(not(loom))]
+// Under loom the epoll socket calls the fake instead of most of these.
+#![cfg_attr(loom, allow(dead_code))]
+
 use std::io;
-#[cfg(not(loom))]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-#[cfg(not(loom))]
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -20,7 +18,6 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-#[cfg(not(loom))]
 fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -29,7 +26,6 @@ fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
     }
 }
 
-#[cfg(not(loom))]
 /// `epoll_create1(EPOLL_CLOEXEC)`.
 pub(crate) fn epoll_create() -> io::Result<OwnedFd> {
     // SAFETY: plain system call with no pointer arguments.
@@ -38,7 +34,6 @@ pub(crate) fn epoll_create() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-#[cfg(not(loom))]
 /// `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain system call with no pointer arguments.
@@ -47,7 +42,6 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-#[cfg(not(loom))]
 /// `write(2)` of 1 to an eventfd (wakes whoever waits on it).
 pub(crate) fn eventfd_signal(fd: &OwnedFd) {
     let one: u64 = 1;
@@ -56,7 +50,6 @@ pub(crate) fn eventfd_signal(fd: &OwnedFd) {
     let _ = unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
 }
 
-#[cfg(not(loom))]
 /// `read(2)` of an eventfd's counter (resets it).
 pub(crate) fn eventfd_drain(fd: &OwnedFd) {
     let mut value: u64 = 0;
@@ -64,7 +57,6 @@ pub(crate) fn eventfd_drain(fd: &OwnedFd) {
     let _ = unsafe { libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
 }
 
-#[cfg(not(loom))]
 /// `epoll_ctl(EPOLL_CTL_ADD)` with the given interest and token.
 pub(crate) fn epoll_add(epfd: &OwnedFd, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
     let mut ev = libc::epoll_event { events, u64: token };
@@ -73,7 +65,6 @@ pub(crate) fn epoll_add(epfd: &OwnedFd, fd: RawFd, events: u32, token: u64) -> i
     Ok(())
 }
 
-#[cfg(not(loom))]
 /// `epoll_ctl(EPOLL_CTL_DEL)`.
 pub(crate) fn epoll_del(epfd: &OwnedFd, fd: RawFd) -> io::Result<()> {
     let mut ev = libc::epoll_event { events: 0, u64: 0 };
@@ -82,7 +73,6 @@ pub(crate) fn epoll_del(epfd: &OwnedFd, fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(not(loom))]
 /// `epoll_wait(2)`; EINTR is reported as 0 events.
 pub(crate) fn epoll_wait(
     epfd: &OwnedFd,
@@ -102,7 +92,6 @@ pub(crate) fn epoll_wait(
     Ok(n as usize)
 }
 
-#[cfg(not(loom))]
 /// `sendmsg(2)` of the given iovecs with `MSG_NOSIGNAL | MSG_DONTWAIT` (never SIGPIPE).
 pub(crate) fn sendmsg(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is a valid empty header.
@@ -114,7 +103,6 @@ pub(crate) fn sendmsg(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) })
 }
 
-#[cfg(not(loom))]
 /// `readv(2)` into the given iovecs.
 pub(crate) fn readv(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     let cnt = iov.len().min(libc::c_int::MAX as usize) as libc::c_int;
@@ -123,7 +111,6 @@ pub(crate) fn readv(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     cvt_size(unsafe { libc::readv(fd, iov.as_ptr(), cnt) })
 }
 
-#[cfg(not(loom))]
 /// `poll(2)` of one descriptor with a zero timeout: the events that are ready now.
 pub(crate) fn poll_now(fd: RawFd, events: libc::c_short) -> io::Result<libc::c_short> {
     let mut p = libc::pollfd {
@@ -136,7 +123,6 @@ pub(crate) fn poll_now(fd: RawFd, events: libc::c_short) -> io::Result<libc::c_s
     Ok(p.revents)
 }
 
-#[cfg(not(loom))]
 /// `fcntl(F_SETFL, O_NONBLOCK)` (keeping the other flags).
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: plain system calls with no pointer arguments.
@@ -148,11 +134,9 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(not(loom))]
 /// `TCP_INQ` (Linux 4.18): `recvmsg` then reports the bytes left in the receive queue.
 const TCP_INQ: libc::c_int = 36;
 
-#[cfg(not(loom))]
 /// `setsockopt(IPPROTO_TCP, TCP_INQ, 1)`; false when the socket is not TCP or the kernel is
 /// older.
 pub(crate) fn enable_tcp_inq(fd: RawFd) -> bool {
@@ -170,7 +154,6 @@ pub(crate) fn enable_tcp_inq(fd: RawFd) -> bool {
     r == 0
 }
 
-#[cfg(not(loom))]
 /// `recvmsg(2)` into the iovecs on a socket with `TCP_INQ` on: the bytes read, and the bytes
 /// still queued when the kernel said so.
 pub(crate) fn recvmsg_inq(fd: RawFd, iov: &[libc::iovec]) -> io::Result<(usize, Option<usize>)> {

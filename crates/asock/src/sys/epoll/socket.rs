@@ -27,8 +27,14 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
+#[cfg(not(loom))]
 use super::engine::{thread_id, Engine, Source};
+#[cfg(loom)]
+use super::loom_engine::{thread_id, Engine, Source};
+#[cfg(not(loom))]
 use super::os;
+#[cfg(loom)]
+use super::os::fake as os;
 use super::sync::{Condvar, Mutex, MutexGuard};
 use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
 use crate::core::state::SocketState;
