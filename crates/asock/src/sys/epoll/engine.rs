@@ -81,6 +81,12 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     fn wait(&self, scratch: &mut Self::Scratch, block: bool, ready: &mut Vec<Task>);
     /// Makes a thread blocked in [`Driver::wait`] return.
     fn wake(&self);
+    /// A batch that kept the poller busy this long makes it hand the poller role off
+    /// ([`HANDOFF`] unless the driver knows better).
+    const HANDOFF: Duration = HANDOFF;
+    /// A batch of at least this many ready sources is split with a parked worker; a smaller one
+    /// runs on the poller's thread.
+    const SHARE_FROM: usize = 2;
 }
 
 /// A closure run once on a worker ([`Engine::execute`]).
@@ -504,12 +510,16 @@ impl<D: Driver> Workers<D> {
         if ready.is_empty() {
             return;
         }
-        if self.last_batch_ns.load(Relaxed) > HANDOFF.as_nanos() as u64 {
+        if self.last_batch_ns.load(Relaxed) > D::HANDOFF.as_nanos() as u64 {
             self.hand_off(my_gen);
         }
         // Several ready sockets: keep the first half here, share the rest with a parked worker
         // (one lock, one wake-up per batch).
-        let keep = ready.len().div_ceil(2);
+        let keep = if ready.len() >= D::SHARE_FROM {
+            ready.len().div_ceil(2)
+        } else {
+            ready.len()
+        };
         let shared = ready.split_off(keep);
         if !shared.is_empty() {
             self.inject(shared.into_iter());
