@@ -71,7 +71,11 @@ impl Engine {
     }
 }
 
-/// Whether `Auto` picks io_uring when the kernel offers it.
+/// Whether `Auto` picks io_uring when the kernel offers it. Not yet: the whole suite passes on
+/// io_uring, but `asock bench --backend both` on the 2-core machines does not show it faster
+/// (P1 within noise of epoll, P2 and P3 behind: the kernel retries a receive or send on the
+/// thread that submitted it, so work that moves between the engine's threads costs wake-ups
+/// that epoll does not pay). Flip it when the bench says otherwise.
 const AUTO_PREFERS_URING: bool = false;
 
 /// One async socket's I/O on its engine's backend.
