@@ -15,6 +15,9 @@
 //!   returned only after the socket's outstanding operations had completed;
 //! * a send fails only on a connection that was closed, reset or dropped;
 //! * on connections that stayed open, every byte sent OK arrives.
+//!
+//! Half the connections have small kernel send buffers, so sends queue behind one another,
+//! writes come back short and closes, resets and drops find sends in flight.
 
 mod common;
 
@@ -148,8 +151,20 @@ impl World {
     fn new_slot(&self, rng: &mut Rng) -> Slot {
         let (a, b) = self.listener.lock().unwrap().connect_pair();
         self.stats.connections.fetch_add(1, SeqCst);
+        // Half the connections get small kernel send buffers, so that sends queue up, writes
+        // come back short and closes find sends in flight.
+        let small = rng.below(2) == 0;
         let side = |t: SocketTransport| {
             let fd = t.underlying_socket().expect("a connected transport");
+            if small {
+                // SAFETY: `t` owns the descriptor and keeps it open for this borrow.
+                let b = unsafe { BorrowedFd::borrow_raw(fd) };
+                let s = SockRef::from(&b);
+                // (A receive buffer below two loopback segments, 64 KiB each, would stall TCP
+                // itself: the receiver never reopens its window by a full segment.)
+                s.set_send_buffer_size(8192).expect("SO_SNDBUF");
+                s.set_recv_buffer_size(128 * 1024).expect("SO_RCVBUF");
+            }
             Side {
                 sock: Some(open_on(&self.engine, t)),
                 fd,
@@ -457,11 +472,22 @@ fn drain(world: &World, slot: &Slot, rng: &mut Rng) {
             if ok == reserved && received == reserved {
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "drain: direction {s}: {reserved} bytes sent, {ok} completed OK, {received} \
-                 received after 30 s"
-            );
+            if Instant::now() >= deadline {
+                let q = |fd, req| {
+                    let mut n: libc::c_int = -1;
+                    // SAFETY: the ioctl writes one c_int into `n`; the sockets are still open.
+                    unsafe { libc::ioctl(fd, req, &mut n) };
+                    n
+                };
+                panic!(
+                    "drain: direction {s}: {reserved} bytes sent, {ok} completed OK, {received} \
+                     received after 30 s; the receiver's kernel queue holds {} bytes, the \
+                     sender's {} unsent; {} receives outstanding",
+                    q(slot.sides[1 - s].fd, libc::FIONREAD),
+                    q(slot.sides[s].fd, libc::TIOCOUTQ),
+                    slot.sides[1 - s].recvs.load(SeqCst),
+                );
+            }
             receive(world, slot, 1 - s, rng);
             thread::sleep(Duration::from_millis(1));
         }
