@@ -1871,6 +1871,49 @@ fn concurrent_sends_never_interleave_and_every_byte_arrives() {
 }
 
 #[test]
+fn a_receive_completes_behind_a_back_pressured_send_and_close_ends_both() {
+    let _s = serial();
+    let engine = engine();
+    let (a, b) = open_pair(&engine);
+    // 64 MiB to a peer that never reads: the send stays pending (full duplex, C8/C9).
+    let big = send(&a, vec![vec![0x5Au8; 64 << 20]]);
+    let got = receive(&a, vec![vec![0u8; 16]]);
+    assert_eq!(
+        recv(&send(&b, vec![b"duplex!".to_vec()]), "send").0,
+        SendResult::Ok
+    );
+    let (r, n, bufs, _) = recv(&got, "the receive behind the pending send");
+    assert_eq!(
+        (r, &bufs[0][..n as usize]),
+        (ReceiveResult::Ok, &b"duplex!"[..])
+    );
+    assert!(big.try_recv().is_err(), "the big send is still pending");
+    let pending = receive(&a, vec![vec![0u8; 16]]);
+    fault::record(true);
+    a.close();
+    // Both completed exactly once before close returned: the send with ERROR (01_067: a send
+    // ended by close is an error on Windows, never ABANDONED), the receive with 0 bytes.
+    let (r, bufs, _) = big
+        .try_recv()
+        .expect("the send completed before close returned");
+    assert_eq!(r, SendResult::Error);
+    assert_eq!(bufs[0].len(), 64 << 20, "its buffer is handed back");
+    let (r, n, _, _) = pending
+        .try_recv()
+        .expect("the receive completed before close returned");
+    assert_eq!(n, 0);
+    assert_ne!(r, ReceiveResult::Ok);
+    assert_quiet(&big, "send");
+    assert_quiet(&pending, "receive");
+    // The pending send was cancelled just before closesocket (see `begin_close`), the receive
+    // was left to closesocket.
+    let log = calls();
+    assert_eq!(count(&log, CallKind::CancelIoEx), 1, "{log:#?}");
+    assert!(first(&log, CallKind::CancelIoEx) < first(&log, CallKind::Closesocket));
+    drop(b);
+}
+
+#[test]
 fn close_from_inside_a_receive_callback_does_not_deadlock_and_completes_the_rest() {
     let _s = serial();
     let engine = engine();
@@ -2007,6 +2050,52 @@ fn close_with_does_not_block_and_reports_closed_on_the_pool() {
     let (tx, rx) = mpsc::channel();
     b.close_with(move || tx.send(()).unwrap());
     recv(&rx, "on_closed of a closed socket");
+    drop(a);
+}
+
+#[test]
+fn close_with_while_opening_closes_once_the_open_succeeded() {
+    let _s = serial();
+    let engine = engine();
+    let socket = Arc::new(AsyncSocket::new(&engine).unwrap());
+    let (tx, rx) = mpsc::channel();
+    {
+        let socket = Arc::clone(&socket);
+        let tx = Mutex::new(Some(tx));
+        fault::on_call(CallKind::CreateThreadpoolIo, move |_| {
+            assert_eq!(socket.state(), SocketState::Opening);
+            if let Some(tx) = tx.lock().unwrap().take() {
+                socket.close_with(move || tx.send(()).unwrap());
+            }
+        });
+    }
+    fault::record(true);
+    let (c, _p) = transports();
+    socket.open(c).expect("the open itself succeeds");
+    recv(&rx, "on_closed");
+    assert_eq!(socket.state(), SocketState::Closed);
+    let log = calls();
+    assert_eq!(count(&log, CallKind::Closesocket), 1);
+    assert_eq!(count(&log, CallKind::CloseThreadpoolIo), 1);
+}
+
+#[test]
+fn engine_jobs_run_on_a_thread_of_their_own_when_the_pool_refuses_them() {
+    let _s = serial();
+    let engine = engine();
+    let (a, b) = open_pair(&engine);
+    fault::record(true);
+    fault::inject_once(
+        CallKind::TrySubmitThreadpoolCallback,
+        Outcome::Fail(ERROR_NOT_ENOUGH_MEMORY),
+    );
+    let (tx, rx) = mpsc::channel();
+    b.close_with(move || {
+        tx.send(thread::current().name().map(str::to_owned))
+            .unwrap()
+    });
+    assert_eq!(recv(&rx, "on_closed").as_deref(), Some("asock-job"));
+    assert_eq!(count(&calls(), CallKind::TrySubmitThreadpoolCallback), 1);
     drop(a);
 }
 

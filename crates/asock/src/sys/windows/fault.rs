@@ -138,6 +138,13 @@ pub enum Call {
         /// The `PTP_IO`.
         io: usize,
     },
+    /// `CancelIoEx(socket, overlapped)`, for each send still pending when close begins.
+    CancelIoEx {
+        /// The socket.
+        socket: usize,
+        /// The send's `OVERLAPPED`.
+        overlapped: usize,
+    },
     /// `closesocket(socket)`.
     Closesocket {
         /// The socket.
@@ -209,6 +216,8 @@ pub enum CallKind {
     WsaGetLastError,
     /// See [`Call::CancelThreadpoolIo`].
     CancelThreadpoolIo,
+    /// See [`Call::CancelIoEx`].
+    CancelIoEx,
     /// See [`Call::Closesocket`].
     Closesocket,
     /// See [`Call::WaitForThreadpoolIoCallbacks`].
@@ -245,6 +254,7 @@ impl Call {
             Call::WsaRecv { .. } => CallKind::WsaRecv,
             Call::WsaGetLastError { .. } => CallKind::WsaGetLastError,
             Call::CancelThreadpoolIo { .. } => CallKind::CancelThreadpoolIo,
+            Call::CancelIoEx { .. } => CallKind::CancelIoEx,
             Call::Closesocket { .. } => CallKind::Closesocket,
             Call::WaitForThreadpoolIoCallbacks { .. } => CallKind::WaitForThreadpoolIoCallbacks,
             Call::CloseThreadpoolIo { .. } => CallKind::CloseThreadpoolIo,

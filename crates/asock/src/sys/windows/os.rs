@@ -23,7 +23,7 @@ use windows_sys::Win32::System::Threading::{
     PTP_CALLBACK_INSTANCE, PTP_IO, PTP_POOL, PTP_WIN32_IO_CALLBACK, TP_CALLBACK_ENVIRON_V3,
     TP_CALLBACK_PRIORITY_NORMAL,
 };
-use windows_sys::Win32::System::IO::OVERLAPPED;
+use windows_sys::Win32::System::IO::{CancelIoEx, OVERLAPPED};
 
 #[cfg(feature = "fault-injection")]
 use super::fault::{self, Call, Outcome};
@@ -428,6 +428,22 @@ fn finish_io_call(how: IoCall, real: impl FnOnce() -> i32) -> i32 {
         }
         IoCall::Return(value) => value,
     }
+}
+
+/// `CancelIoEx(socket, overlapped)`: cancels that one I/O if it is still pending (a failure,
+/// such as `ERROR_NOT_FOUND` for an I/O that already completed, changes nothing).
+pub(crate) fn cancel_io_ex(socket: SOCKET, overlapped: *mut OVERLAPPED) {
+    if injected_failure!(Call::CancelIoEx {
+        socket,
+        overlapped: overlapped as usize
+    })
+    .is_some()
+    {
+        return;
+    }
+    // SAFETY: the kernel only compares `overlapped` with the OVERLAPPED of the socket's
+    // pending I/O; it never dereferences a pointer that matches none.
+    let _ = unsafe { CancelIoEx(socket as HANDLE, overlapped) };
 }
 
 /// `WSAGetLastError()`.

@@ -167,6 +167,14 @@ struct IoContext {
     live: Live,
 }
 
+/// One accepted operation, in submission order.
+enum Slot {
+    /// In the kernel; the address of its `OVERLAPPED`.
+    InFlight(usize),
+    /// Back from the kernel, waiting for its turn to be delivered.
+    Done(Completion),
+}
+
 struct Inner {
     state: SocketState,
     transport: Option<SocketTransport>,
@@ -174,11 +182,11 @@ struct Inner {
     io: PTP_IO,
     /// The callback environment of the open `PTP_IO` (boxed: its address is what the pool saw).
     env: Option<Box<Env>>,
-    /// Slots of accepted sends, in submission order; `None` while in the kernel.
-    sends: VecDeque<Option<Completion>>,
+    /// Slots of accepted sends, in submission order.
+    sends: VecDeque<Slot>,
     /// Sequence number of `sends[0]`.
     send_base: u64,
-    recvs: VecDeque<Option<Completion>>,
+    recvs: VecDeque<Slot>,
     recv_base: u64,
     /// Operations accepted and not yet back from the kernel.
     in_flight: usize,
@@ -188,10 +196,12 @@ struct Inner {
     finish_deferred: bool,
     /// Jobs of `close_with` to run on the engine once CLOSED.
     on_closed: Vec<Box<dyn FnOnce() + Send>>,
+    /// `close_with` was called while OPENING: close as soon as the open succeeds.
+    close_after_open: bool,
 }
 
 impl Inner {
-    fn slot(&mut self, dir: Dir, seq: u64) -> &mut Option<Completion> {
+    fn slot(&mut self, dir: Dir, seq: u64) -> &mut Slot {
         let (q, base) = match dir {
             Dir::Send => (&mut self.sends, self.send_base),
             Dir::Recv => (&mut self.recvs, self.recv_base),
@@ -206,23 +216,26 @@ impl Inner {
         }
     }
 
-    fn push_slot(&mut self, dir: Dir) {
+    fn push_slot(&mut self, dir: Dir, overlapped: usize) {
         match dir {
-            Dir::Send => self.sends.push_back(None),
-            Dir::Recv => self.recvs.push_back(None),
+            Dir::Send => self.sends.push_back(Slot::InFlight(overlapped)),
+            Dir::Recv => self.recvs.push_back(Slot::InFlight(overlapped)),
         }
         self.in_flight += 1;
     }
 
     /// The next completion that may be delivered: the head of a FIFO, once it is back.
     fn pop_ready(&mut self) -> Option<Completion> {
-        if matches!(self.recvs.front(), Some(Some(_))) {
-            self.recv_base += 1;
-            return self.recvs.pop_front().flatten();
-        }
-        if matches!(self.sends.front(), Some(Some(_))) {
-            self.send_base += 1;
-            return self.sends.pop_front().flatten();
+        for (q, base) in [
+            (&mut self.recvs, &mut self.recv_base),
+            (&mut self.sends, &mut self.send_base),
+        ] {
+            if matches!(q.front(), Some(Slot::Done(_))) {
+                *base += 1;
+                if let Some(Slot::Done(c)) = q.pop_front() {
+                    return Some(c);
+                }
+            }
         }
         None
     }
@@ -277,6 +290,7 @@ impl SocketIo {
                     runner: false,
                     finish_deferred: false,
                     on_closed: Vec::new(),
+                    close_after_open: false,
                 }),
                 cv: Condvar::new(),
             }),
@@ -320,12 +334,22 @@ impl SocketIo {
                 g.transport = Some(transport);
                 // 01_094
                 sh.set_state(&mut g, SocketState::Open);
+                if std::mem::take(&mut g.close_after_open) {
+                    // A `close_with` arrived while opening: the open succeeded, now close.
+                    sh.close_open_without_waiting(g);
+                }
                 Ok(())
             }
             Err(e) => {
                 // 01_039: fail, hand the transport back, nothing called back.
                 os::destroy_threadpool_environment(&mut env.0);
                 sh.set_state(&mut g, SocketState::Closed);
+                g.close_after_open = false;
+                let jobs = std::mem::take(&mut g.on_closed);
+                drop(g);
+                for job in jobs {
+                    sh.engine.execute(job);
+                }
                 Err(OpenError::new(OpenErrorKind::Io(e), transport))
             }
         }
@@ -520,7 +544,7 @@ impl Shared {
             Some(Failure::Other)
         };
         let Some(failure) = failure else {
-            g.push_slot(dir);
+            g.push_slot(dir, ctx as usize);
             // 01_045 / 01_083
             return Ok(());
         };
@@ -550,7 +574,7 @@ impl Shared {
     /// Stores a completion in its slot and delivers what is ready if no thread is doing so.
     fn complete(self: &Arc<Self>, dir: Dir, seq: u64, completion: Completion) {
         let mut g = self.lock();
-        *g.slot(dir, seq) = Some(completion);
+        *g.slot(dir, seq) = Slot::Done(completion);
         g.in_flight -= 1;
         if g.in_flight == 0 {
             self.cv.notify_all();
@@ -640,8 +664,21 @@ impl Shared {
     /// OPEN -> CLOSING, then closes the socket (01_019, 01_021): the kernel aborts every
     /// pending operation, each of which still completes through the pool. 01_020: no send or
     /// receive is executing, they hold the lock from their state check to their last call.
+    ///
+    /// Before `closesocket`, each send still in the kernel is cancelled (`CancelIoEx` of its
+    /// `OVERLAPPED`). On Windows that changes nothing the caller sees: a send that
+    /// `closesocket` aborts completes with an error, hence ERROR (01_067), and so does a
+    /// cancelled one. It matters under Wine, whose `closesocket` leaves a send that has
+    /// written part of its bytes pending forever (the close would never end). Receives are
+    /// left to `closesocket`, whose result code the seed maps (42_001 / 01_070).
     fn begin_close(&self, mut g: MutexGuard<'_, Inner>) {
         self.set_state(&mut g, SocketState::Closing);
+        let socket = g.socket;
+        for slot in &g.sends {
+            if let Slot::InFlight(overlapped) = *slot {
+                os::cancel_io_ex(socket, overlapped as *mut OVERLAPPED);
+            }
+        }
         let transport = g.transport.take();
         g.socket = INVALID_SOCKET;
         drop(g);
@@ -661,14 +698,22 @@ impl Shared {
             SocketState::Closed => {
                 drop(g);
                 self.engine.execute(on_closed);
-                return;
             }
-            SocketState::Opening | SocketState::Closing => {
+            SocketState::Opening => {
                 g.on_closed.push(on_closed);
-                return;
+                g.close_after_open = true;
             }
-            SocketState::Open => g.on_closed.push(on_closed),
+            SocketState::Closing => g.on_closed.push(on_closed),
+            SocketState::Open => {
+                g.on_closed.push(on_closed);
+                self.close_open_without_waiting(g);
+            }
         }
+    }
+
+    /// Closes an OPEN socket without waiting: the socket now, the `PTP_IO` when the last
+    /// pending completion has been delivered (or now, if none is pending).
+    fn close_open_without_waiting(&self, g: MutexGuard<'_, Inner>) {
         self.begin_close(g);
         let mut g = self.lock();
         if g.idle() {
