@@ -172,6 +172,14 @@ impl AsyncSocket {
     /// the socket and returns in CLOSED. Idempotent; a second concurrent close waits for CLOSED
     /// too. From inside one of this socket's own completions it does not wait for that one.
     ///
+    /// On Windows the results are the seed's (`SRS_ASYNC_SOCKET_WIN32_*`): `closesocket` aborts
+    /// what is pending; a send so ended completes with [`SendResult::Error`], a receive with
+    /// [`ReceiveResult::Abandoned`] when the OS reports `ERROR_NETNAME_DELETED` or
+    /// `ERROR_CONNECTION_ABORTED` and [`ReceiveResult::Error`] otherwise. A close from inside a
+    /// completion on an engine whose maximum thread count is reached cannot wait for the other
+    /// pending completions; it returns with the socket CLOSING and the last of them finishes the
+    /// close (a drop meanwhile waits for CLOSED).
+    ///
     /// # Blocking
     /// Blocks while another thread is delivering one of this socket's completions. Two callbacks
     /// of two sockets that close each other from two threads at once would wait for each other.

@@ -22,7 +22,9 @@
 pub enum SocketState {
     /// No socket; `open` may be called.
     Closed,
-    /// `open` is registering the socket (never observed from outside: open holds the lock).
+    /// `open` is registering the socket. On Linux never observed from outside (open holds the
+    /// lock); on Windows seen while the thread-pool I/O is created, when every other call fails
+    /// (a second open) or waits (close, drop).
     Opening,
     /// Operations are accepted.
     Open,
