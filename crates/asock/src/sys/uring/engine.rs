@@ -8,24 +8,32 @@
 //!   - the poller running a completion on its own stack (not inside `io_uring_enter` at the
 //!     moment) only pushes: its next `io_uring_enter` submits the SQE and waits for completions
 //!     in the same system call;
-//!   - any other thread (a foreign thread, or a worker while the poller is blocked in the kernel)
-//!     submits at once itself, or nobody would.
+//!   - any other thread (a foreign thread, or another worker) does the same while the poller is
+//!     busy outside the kernel; while the poller is blocked in `io_uring_enter` it wakes it
+//!     through the engine's eventfd (one write, coalesced), and the poller submits.
+//!
+//!   So the poller is the thread that submits nearly every SQE. That matters: the kernel runs an
+//!   operation's retries (a receive woken by arriving data) as task work of the thread that
+//!   submitted it, so an SQE submitted by a thread that then sleeps elsewhere costs a signal and
+//!   a wake-up of that thread per completion.
 //!
 //!   The `waiting` flag (set by the poller before it reads how many SQEs to submit, under the same
 //!   lock as the pushes) makes this race-free: a push either lands before the poller's count, or
-//!   sees `waiting` and submits.
+//!   sees `waiting` and wakes it.
 //! * **Completion queue**: reaped under the `cq` lock, normally by the poller after its wait, and
 //!   by a closing socket that waits for its cancelled operations (see [`Engine::reap_for`]).
 //!   Completions are copied out, the lock released, then dispatched: a CQE's `user_data` is a
 //!   token (slab index and generation, plus the operation kind), never a pointer, so a CQE of a
 //!   socket that has since been deregistered finds nothing and is dropped.
-//! * **Wake-up**: a `NOP` SQE submitted at once; its CQE makes the blocked poller return.
+//! * **Wake-up**: a write to the engine's eventfd, on which the poller keeps a multishot
+//!   `PollAdd`; its CQE makes the blocked poller return.
 //!
 //! Memory an SQE points at (the operation's buffers, its iovec array and `msghdr`) is owned by
 //! the socket that pushed it and is kept alive until that SQE's CQE has been reaped; see
 //! `socket.rs`.
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,12 +42,13 @@ use io_uring::{opcode, squeue, types, IoUring};
 
 use super::socket::Shared;
 use crate::sys::epoll::engine::{lock, Driver, Slab, Task, Workers};
+use crate::sys::epoll::os;
 
 /// `IORING_ENTER_GETEVENTS`: wait for completions.
 const ENTER_GETEVENTS: u32 = 1;
 /// `IORING_ENTER_EXT_ARG`: the argument is an `io_uring_getevents_arg` (a timeout).
 const ENTER_EXT_ARG: u32 = 8;
-/// `user_data` of the wake-up NOP.
+/// `user_data` of the multishot poll on the wake-up eventfd.
 const WAKE: u64 = u64::MAX;
 /// CQEs copied out per lock of the completion queue.
 const REAP: usize = 256;
@@ -86,6 +95,12 @@ pub(crate) struct Uring {
     cq: Mutex<()>,
     /// The poller is about to enter, or is inside, `io_uring_enter` waiting for completions.
     waiting: AtomicBool,
+    /// Written to wake the poller.
+    wakefd: OwnedFd,
+    /// The multishot poll on `wakefd` is armed (touched by pollers only).
+    wake_armed: AtomicBool,
+    /// `wakefd` was written and the poller has not seen it yet (coalesces wake-ups).
+    signalled: AtomicBool,
     registry: Mutex<Slab<Arc<Shared>>>,
 }
 
@@ -136,7 +151,7 @@ impl Uring {
 
     /// Copies out every CQE now in the completion queue and dispatches them to their sockets,
     /// appending those that must run now to `ready`; returns how many CQEs it reaped.
-    fn reap(&self, buf: &mut Vec<(u64, i32)>, ready: &mut Vec<Task>) -> usize {
+    fn reap(&self, buf: &mut Vec<(u64, i32, u32)>, ready: &mut Vec<Task>) -> usize {
         let mut reaped = 0;
         loop {
             buf.clear();
@@ -144,13 +159,24 @@ impl Uring {
                 let _g = lock(&self.cq);
                 // SAFETY: the `cq` lock is held, so no other `CompletionQueue` view exists.
                 let cq = unsafe { self.ring.completion_shared() };
-                buf.extend(cq.take(REAP).map(|c| (c.user_data(), c.result())));
+                buf.extend(
+                    cq.take(REAP)
+                        .map(|c| (c.user_data(), c.result(), c.flags())),
+                );
             }
             if buf.is_empty() {
                 return reaped;
             }
             reaped += buf.len();
-            for &(ud, res) in buf.iter() {
+            for &(ud, res, flags) in buf.iter() {
+                if ud == WAKE {
+                    self.signalled.store(false, SeqCst);
+                    os::eventfd_drain(&self.wakefd);
+                    if !io_uring::cqueue::more(flags) {
+                        self.wake_armed.store(false, SeqCst);
+                    }
+                    continue;
+                }
                 let Some((token, kind)) = split(ud) else {
                     continue;
                 };
@@ -169,7 +195,7 @@ impl Uring {
 }
 
 impl Driver for Uring {
-    type Scratch = Vec<(u64, i32)>;
+    type Scratch = Vec<(u64, i32, u32)>;
 
     /// A send's completion comes as its own CQE, next to the peer's receive: a ping-pong makes
     /// batches of two, which must stay on one thread (sharing them cost a wake-up per hop and
@@ -187,6 +213,14 @@ impl Driver for Uring {
     }
 
     fn wait(&self, buf: &mut Self::Scratch, block: bool, ready: &mut Vec<Task>) {
+        if !self.wake_armed.swap(true, SeqCst) {
+            let entry = opcode::PollAdd::new(types::Fd(self.wakefd.as_raw_fd()), libc::POLLIN as _)
+                .multi(true)
+                .build()
+                .user_data(WAKE);
+            // SAFETY: a poll points at no memory; the eventfd lives as long as the ring.
+            unsafe { self.push_entry(&entry) };
+        }
         self.waiting.store(true, SeqCst);
         self.enter(u32::from(block), None);
         self.waiting.store(false, SeqCst);
@@ -194,9 +228,8 @@ impl Driver for Uring {
     }
 
     fn wake(&self) {
-        // SAFETY: a NOP points at no memory.
-        unsafe { self.push_entry(&opcode::Nop::new().build().user_data(WAKE)) };
-        self.enter(0, None);
+        self.signalled.store(true, SeqCst);
+        os::eventfd_signal(&self.wakefd);
     }
 }
 
@@ -231,6 +264,9 @@ impl Workers<Uring> {
         ring: IoUring,
     ) -> io::Result<Arc<Engine>> {
         let driver = Uring {
+            wakefd: os::eventfd()?,
+            wake_armed: AtomicBool::new(false),
+            signalled: AtomicBool::new(false),
             ring,
             sq: Mutex::new(()),
             cq: Mutex::new(()),
@@ -259,8 +295,8 @@ impl Workers<Uring> {
         let d = self.driver();
         // SAFETY: forwarded from this function's contract.
         unsafe { d.push_entry(entry) };
-        if !self.is_current_worker() || d.waiting.load(SeqCst) {
-            d.enter(0, None);
+        if d.waiting.load(SeqCst) && !d.signalled.swap(true, SeqCst) {
+            os::eventfd_signal(&d.wakefd);
         }
     }
 

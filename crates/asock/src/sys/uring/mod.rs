@@ -50,7 +50,6 @@ pub(crate) fn probe() -> io::Result<IoUring> {
         ("RECVMSG", opcode::RecvMsg::CODE),
         ("POLL_ADD", opcode::PollAdd::CODE),
         ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
-        ("NOP", opcode::Nop::CODE),
     ];
     for (name, code) in needed {
         if !probe.is_supported(code) {
