@@ -24,6 +24,8 @@
 //! as the seed `SRS_ASYNC_SOCKET_WIN32_*` specifies.
 
 #[cfg(target_os = "linux")]
+mod custom;
+#[cfg(target_os = "linux")]
 pub(crate) mod epoll;
 #[cfg(target_os = "linux")]
 mod linux;

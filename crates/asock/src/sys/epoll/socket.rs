@@ -41,6 +41,7 @@ use crate::core::state::SocketState;
 use crate::result::{
     NotifyResult, NotifyType, OpenError, OpenErrorKind, ReceiveResult, SendResult, SubmitErrorKind,
 };
+use crate::sys::custom::{self, is_reset};
 use crate::transport::SocketTransport;
 use crate::Transport;
 
@@ -104,14 +105,16 @@ enum Step {
     Failed(io::Error),
 }
 
-fn is_reset(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::NotConnected
-    )
+impl From<custom::Step> for Step {
+    /// A custom transport's bytes never say whether the kernel buffer was drained or filled.
+    fn from(step: custom::Step) -> Step {
+        match step {
+            custom::Step::Moved(n) => Step::Moved { n, short: false },
+            custom::Step::WouldBlock => Step::WouldBlock,
+            custom::Step::Eof => Step::Eof,
+            custom::Step::Failed(e) => Step::Failed(e),
+        }
+    }
 }
 
 /// Linux send completion for an error: a reset is ABANDONED, anything else ERROR.
@@ -315,33 +318,16 @@ impl Shared {
         let Some(head) = g.sends.front_mut() else {
             return Step::WouldBlock;
         };
-        // Locate the first unsent byte.
-        let mut skip = head.sent;
-        let mut first = 0;
-        while first < head.op.buf_count() && skip >= head.op.buf(first).len() {
-            skip -= head.op.buf(first).len();
-            first += 1;
-        }
         if let Some(custom) = &self.custom {
-            let buf = &head.op.buf(first)[skip..];
-            let sock = g.transport.as_ref().and_then(|t| t.socket());
-            let Some(sock) = sock else {
-                return Step::Failed(io::ErrorKind::NotConnected.into());
-            };
-            return match custom.send(sock, buf) {
-                Ok(0) => Step::Failed(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "the custom transport wrote 0 bytes",
-                )),
-                Ok(n) if n > buf.len() => Step::Failed(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the custom transport reported more bytes than offered",
-                )),
-                Ok(n) => Step::Moved { n, short: false },
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
-                Err(e) => Step::Failed(e),
-            };
+            let step = custom::send(
+                custom.as_ref(),
+                g.transport.as_ref(),
+                head.op.as_ref(),
+                head.sent,
+            );
+            return Step::from(step);
         }
+        let (first, skip) = custom::first_unsent(head.op.as_ref(), head.sent);
         let mut iov = [libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
@@ -410,48 +396,11 @@ impl Shared {
             return Step::WouldBlock;
         };
         if let Some(custom) = &self.custom {
-            let Some(sock) = g.transport.as_ref().and_then(|t| t.socket()) else {
-                return Step::Failed(io::ErrorKind::NotConnected.into());
-            };
-            // Fill the buffers in order, one call per buffer, like recv(2) in a loop.
-            let mut total = 0;
-            for i in 0..head.buf_count() {
-                let buf = head.buf_mut(i);
-                let len = buf.len();
-                let mut filled = 0;
-                while filled < len {
-                    match custom.recv(sock, &mut buf[filled..]) {
-                        Ok(0) => break,
-                        Ok(n) => filled += n.min(len - filled),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) if total + filled > 0 => {
-                            let _ = e;
-                            return Step::Moved {
-                                n: total + filled,
-                                short: false,
-                            };
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
-                        Err(e) => return Step::Failed(e),
-                    }
-                    if filled < len {
-                        // A short read: take what we have rather than wait for more.
-                        break;
-                    }
-                }
-                total += filled;
-                if filled < len {
-                    break;
-                }
-            }
-            return if total == 0 {
-                Step::Eof
-            } else {
-                Step::Moved {
-                    n: total,
-                    short: false,
-                }
-            };
+            return Step::from(custom::recv(
+                custom.as_ref(),
+                g.transport.as_ref(),
+                head.as_mut(),
+            ));
         }
         let mut iov = [libc::iovec {
             iov_base: std::ptr::null_mut(),

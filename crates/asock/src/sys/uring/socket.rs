@@ -36,6 +36,7 @@ use crate::core::state::SocketState;
 use crate::result::{
     NotifyResult, NotifyType, OpenError, OpenErrorKind, ReceiveResult, SendResult, SubmitErrorKind,
 };
+use crate::sys::custom::{self, Step};
 use crate::sys::epoll::engine::{thread_id, Source};
 use crate::sys::epoll::os;
 use crate::transport::SocketTransport;
@@ -138,26 +139,9 @@ fn is_reset(errno: i32) -> bool {
     )
 }
 
-fn is_reset_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::NotConnected
-    )
-}
-
 /// A result worth retrying rather than reporting.
 fn is_retry(res: i32) -> bool {
     res == -libc::EINTR || res == -libc::EAGAIN || res == -libc::ECANCELED
-}
-
-enum Step {
-    Moved(usize),
-    WouldBlock,
-    Eof,
-    Failed(io::Error),
 }
 
 impl SocketIo {
@@ -580,7 +564,7 @@ impl Shared {
                     None
                 }
                 Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => None,
-                Step::Failed(e) if is_reset_error(&e) => Some(SendResult::Abandoned),
+                Step::Failed(e) if custom::is_reset(&e) => Some(SendResult::Abandoned),
                 Step::Failed(_) | Step::Eof => Some(SendResult::Error),
             };
             if let Some(r) = finished {
@@ -591,31 +575,14 @@ impl Shared {
     }
 
     fn custom_send_step(&self, g: &mut Inner) -> Step {
-        let (Some(custom), Some(head)) = (&self.custom, g.sends.front()) else {
-            return Step::WouldBlock;
-        };
-        let mut skip = head.sent;
-        let mut first = 0;
-        while first < head.op.buf_count() && skip >= head.op.buf(first).len() {
-            skip -= head.op.buf(first).len();
-            first += 1;
-        }
-        let buf = &head.op.buf(first)[skip..];
-        let Some(sock) = g.transport.as_ref().and_then(|t| t.socket()) else {
-            return Step::Failed(io::ErrorKind::NotConnected.into());
-        };
-        match custom.send(sock, buf) {
-            Ok(0) => Step::Failed(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "the custom transport wrote 0 bytes",
-            )),
-            Ok(n) if n > buf.len() => Step::Failed(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the custom transport reported more bytes than offered",
-            )),
-            Ok(n) => Step::Moved(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
-            Err(e) => Step::Failed(e),
+        match (&self.custom, g.sends.front()) {
+            (Some(custom), Some(head)) => custom::send(
+                custom.as_ref(),
+                g.transport.as_ref(),
+                head.op.as_ref(),
+                head.sent,
+            ),
+            _ => Step::WouldBlock,
         }
     }
 
@@ -629,7 +596,7 @@ impl Shared {
                 }
                 Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Step::Eof => (ReceiveResult::Abandoned, 0),
-                Step::Failed(e) if is_reset_error(&e) => (ReceiveResult::Abandoned, 0),
+                Step::Failed(e) if custom::is_reset(&e) => (ReceiveResult::Abandoned, 0),
                 Step::Failed(_) => (ReceiveResult::Error, 0),
             };
             let op = g.recvs.pop_front().expect("head exists");
@@ -637,44 +604,13 @@ impl Shared {
         }
     }
 
-    /// Fills the head receive's buffers in order, one transport call per buffer, like `recv(2)`
-    /// in a loop; stops at the first short read.
     fn custom_recv_step(&self, g: &mut Inner) -> Step {
-        let (Some(custom), Some(sock)) =
-            (&self.custom, g.transport.as_ref().and_then(|t| t.socket()))
-        else {
-            return Step::Failed(io::ErrorKind::NotConnected.into());
-        };
-        let Some(head) = g.recvs.front_mut() else {
+        let Some(custom) = &self.custom else {
             return Step::WouldBlock;
         };
-        let mut total = 0;
-        for i in 0..head.buf_count() {
-            let buf = head.buf_mut(i);
-            let len = buf.len();
-            let mut filled = 0;
-            while filled < len {
-                match custom.recv(sock, &mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n.min(len - filled),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) if total + filled > 0 => return Step::Moved(total + filled),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
-                    Err(e) => return Step::Failed(e),
-                }
-                if filled < len {
-                    break;
-                }
-            }
-            total += filled;
-            if filled < len {
-                break;
-            }
-        }
-        if total == 0 {
-            Step::Eof
-        } else {
-            Step::Moved(total)
+        match g.recvs.front_mut() {
+            Some(head) => custom::recv(custom.as_ref(), g.transport.as_ref(), head.as_mut()),
+            None => Step::WouldBlock,
         }
     }
 
