@@ -7,30 +7,81 @@
 //!
 //! Real sockets on 127.0.0.1 / ::1 only, ports chosen by the kernel, every wait bounded
 //! (`common::WAIT`) and failing with a message naming what did not happen.
-#![cfg(target_os = "linux")]
+//!
+//! Platform-neutral: it runs on Windows too (`scripts/test-windows.sh`, under Wine). There,
+//! what the seed specifies differently is asserted instead (a send pending at close is ERROR,
+//! a receive ABANDONED or ERROR; see the helpers below), and only the tests of what Windows
+//! lacks by the seed (notify_io, custom transports) or of Linux itself (raw fds, TCP_INQ) are
+//! left out, each saying why.
 
 mod common;
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::io;
+#[cfg(not(windows))] // the custom transports
+use std::io::{Read, Write};
+#[cfg(not(windows))] // the custom transports
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::mpsc::{self, Sender, TryRecvError};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+#[cfg(not(windows))] // the custom transports
 use asock::socket2::Socket;
 use asock::transport::SocketTransport;
+#[cfg(not(windows))] // the custom transports
+use asock::Transport;
 use asock::{
     AsyncSocket, CreateError, ExecutionEngine, ExecutionEngineParameters, NotifyResult, NotifyType,
     OpenErrorKind, OpenResult, RawBuf, ReceiveResult, SendResult, SendSyncResult, SocketState,
-    SubmitErrorKind, Transport, DEFAULT_MAX_THREAD_COUNT, DEFAULT_MIN_THREAD_COUNT,
+    SubmitErrorKind, DEFAULT_MAX_THREAD_COUNT, DEFAULT_MIN_THREAD_COUNT,
 };
 
 use common::*;
 
 const MIB: usize = 1 << 20;
+
+// ----- what differs by platform, per the seed ----------------------------------------------
+
+/// What a send pending at close completes with: ABANDONED (C7, C9); on Windows ERROR, as for
+/// any failed send (SRS_ASYNC_SOCKET_WIN32_01_067).
+#[cfg(not(windows))]
+const SEND_ABANDONED_OR_ERROR_ON_WINDOWS: SendResult = SendResult::Abandoned;
+#[cfg(windows)]
+const SEND_ABANDONED_OR_ERROR_ON_WINDOWS: SendResult = SendResult::Error;
+
+/// What a receive pending at close (or at a reset) may complete with: ABANDONED (C8, C9); on
+/// Windows ABANDONED for `ERROR_NETNAME_DELETED` / `ERROR_CONNECTION_ABORTED` (42_001) and
+/// ERROR for any other code (01_070; Wine reports 676 for a receive aborted by closesocket).
+fn abandoned_or_error_on_windows() -> &'static [ReceiveResult] {
+    if cfg!(windows) {
+        &[ReceiveResult::Abandoned, ReceiveResult::Error]
+    } else {
+        &[ReceiveResult::Abandoned]
+    }
+}
+
+/// Whether `(r, n)` is a receive ended by a close or a reset: 0 bytes and
+/// [`abandoned_or_error_on_windows`].
+fn receive_abandoned(r: ReceiveResult, n: u32) -> bool {
+    n == 0 && abandoned_or_error_on_windows().contains(&r)
+}
+
+/// Whether a completion observed as `w` ran on an engine worker: on Linux one named
+/// "asock-worker-*"; on Windows (thread-pool threads carry no name) a thread other than the
+/// test's own, `test_thread`, which submitted first.
+fn on_engine_worker(w: &Where, test_thread: ThreadId) -> bool {
+    if cfg!(windows) {
+        w.id != test_thread
+    } else {
+        w.name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("asock-worker"))
+    }
+}
 
 // =============================================================================================
 // A. c-pal's Linux integration tests (cpal-notes §6.2)
@@ -67,9 +118,9 @@ fn connect_no_send_pending_receives_complete_abandoned_once_at_close() {
     got.sort_by_key(|(name, ..)| *name);
     assert_eq!(got.len(), 2, "one completion per receive: {got:?}");
     for (name, r, n, bufs) in got {
-        // The server may see the client's FIN first: ABANDONED either way, 0 bytes.
-        assert_eq!(r, ReceiveResult::Abandoned, "{name}");
-        assert_eq!(n, 0, "{name}");
+        // The server may see the client's FIN first: ABANDONED either way, 0 bytes (on
+        // Windows a receive aborted by the close may be ERROR instead: 01_070).
+        assert!(receive_abandoned(r, n), "{name}: {r:?} with {n} bytes");
         assert_eq!(
             bufs,
             vec![vec![0xEEu8; 2]],
@@ -218,6 +269,7 @@ fn multiple_sends_and_receives_deliver_12_bytes_in_order() {
 
 /// Raises the soft `RLIMIT_NOFILE` towards `wanted` (never above the hard limit) and returns
 /// the soft limit in force.
+#[cfg(unix)]
 fn raise_open_file_limit(wanted: u64) -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -241,6 +293,12 @@ fn raise_open_file_limit(wanted: u64) -> u64 {
     #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
     let soft = lim.rlim_cur as u64;
     soft
+}
+
+/// Windows has no limit on open sockets like `RLIMIT_NOFILE`.
+#[cfg(not(unix))]
+fn raise_open_file_limit(wanted: u64) -> u64 {
+    wanted
 }
 
 #[derive(Debug)]
@@ -683,10 +741,19 @@ fn assert_receive_and_notify_not_open(socket: &AsyncSocket, what: &str) {
                 let _ = tx.send(r);
             })
             .expect_err(what);
-        assert!(
-            matches!(err.kind(), SubmitErrorKind::NotOpen),
-            "{what}: notify {io_type:?}"
-        );
+        // On Windows notify always fails, in any state (SRS_ASYNC_SOCKET_WIN32_04_002).
+        if cfg!(windows) {
+            assert!(
+                matches!(err.kind(), SubmitErrorKind::Unsupported),
+                "{what}: notify {io_type:?}: {:?}",
+                err.kind()
+            );
+        } else {
+            assert!(
+                matches!(err.kind(), SubmitErrorKind::NotOpen),
+                "{what}: notify {io_type:?}"
+            );
+        }
         assert_no_more(&rx, what);
     }
 }
@@ -815,7 +882,10 @@ fn reopen_after_close_with_a_new_transport_works_like_a_fresh_open() {
         })
         .expect("receive accepted");
     socket.close();
-    assert_eq!(rx.try_recv(), Ok((ReceiveResult::Abandoned, 0)));
+    let (r, n) = rx
+        .try_recv()
+        .expect("the receive completed before close returned");
+    assert!(receive_abandoned(r, n), "{r:?} with {n} bytes");
     raw_expect_eof(&p2);
 }
 
@@ -912,9 +982,16 @@ fn concurrent_sends_from_4_threads_never_interleave() {
     let (socket, peer) = socket_and_raw_peer(&engine);
     let completed = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = mpsc::channel();
-    thread::scope(|s| {
+    let total = (THREADS * PER_THREAD) as usize * PAYLOAD;
+    let (stream, results) = thread::scope(|s| {
+        // Each submitting thread lives until every send has completed (Wine cancels I/O
+        // still pending when the thread that started it exits; see sys/windows/mod.rs):
+        // it waits for its `release` sender to go, which happens however this scope ends.
+        let mut releases = Vec::new();
         for t in 0..THREADS {
             let (socket, tx, completed) = (&socket, tx.clone(), Arc::clone(&completed));
+            let (release, released) = mpsc::channel::<()>();
+            releases.push(release);
             s.spawn(move || {
                 for i in 0..PER_THREAD {
                     let tag = (t << 16) | i;
@@ -926,13 +1003,15 @@ fn concurrent_sends_from_4_threads_never_interleave() {
                         })
                         .expect("send accepted");
                 }
+                let _ = released.recv();
             });
         }
+        drop(tx);
+        let stream = raw_read_exact(&peer, total);
+        let results = wait_for_n(&rx, (THREADS * PER_THREAD) as usize, "send completions");
+        drop(releases);
+        (stream, results)
     });
-    drop(tx);
-    let total = (THREADS * PER_THREAD) as usize * PAYLOAD;
-    let stream = raw_read_exact(&peer, total);
-    let results = wait_for_n(&rx, (THREADS * PER_THREAD) as usize, "send completions");
     assert_no_more(&rx, "send completions");
     for (tag, r, len) in &results {
         assert_eq!((*r, *len), (SendResult::Ok, PAYLOAD), "send {tag:#x}");
@@ -1000,7 +1079,10 @@ fn receive_completes_while_a_large_send_is_back_pressured() {
     );
 
     a.close();
-    assert_eq!(brx.try_recv(), Ok((SendResult::Abandoned, 64 * MIB)));
+    assert_eq!(
+        brx.try_recv(),
+        Ok((SEND_ABANDONED_OR_ERROR_ON_WINDOWS, 64 * MIB))
+    );
     assert_no_more(&brx, "the big send");
 }
 
@@ -1014,16 +1096,31 @@ fn multi_buffer_receive_with_exact_total_fills_all_buffers_in_order() {
         (&b"abcdef"[..], [2usize, 2, 2]),
         (&b"123456"[..], [1, 3, 2]),
     ] {
-        raw_send(&peer, data);
-        let (tx, rx) = mpsc::channel();
-        socket
-            .notify_io(NotifyType::In, move |r| {
-                let _ = tx.send(r);
-            })
-            .expect("notify accepted");
-        assert_eq!(wait_for(&rx, "readable"), NotifyResult::In);
         let bufs = sizes.iter().map(|&n| vec![0u8; n]).collect();
-        let (r, n, bufs) = receive_and_wait(&socket, bufs);
+        let (r, n, bufs) = if cfg!(windows) {
+            // No notify on Windows (04_002): the receive is posted first and the 6 bytes, one
+            // loopback segment, complete it.
+            let (tx, rx) = mpsc::channel();
+            socket
+                .receive(bufs, move |r, n, bufs| {
+                    let _ = tx.send((r, n, bufs));
+                })
+                .expect("receive accepted");
+            raw_send(&peer, data);
+            let out = wait_for(&rx, "a receive completion");
+            assert_no_more(&rx, "the receive completion");
+            out
+        } else {
+            raw_send(&peer, data);
+            let (tx, rx) = mpsc::channel();
+            socket
+                .notify_io(NotifyType::In, move |r| {
+                    let _ = tx.send(r);
+                })
+                .expect("notify accepted");
+            assert_eq!(wait_for(&rx, "readable"), NotifyResult::In);
+            receive_and_wait(&socket, bufs)
+        };
         assert_eq!((r, n), (ReceiveResult::Ok, 6), "receive of {sizes:?}");
         let mut at = 0;
         for (i, b) in bufs.iter().enumerate() {
@@ -1060,6 +1157,7 @@ fn peer_sends_then_closes_receive_gets_data_then_abandoned() {
 }
 
 /// Waits (bounded) until `fd` reports `POLLRDHUP`: the peer's end of stream has arrived.
+#[cfg(target_os = "linux")] // a raw fd and poll(2)
 fn wait_for_peer_close(fd: std::os::fd::RawFd) {
     let mut p = libc::pollfd {
         fd,
@@ -1077,6 +1175,7 @@ fn wait_for_peer_close(fd: std::os::fd::RawFd) {
 /// before the first receive is posted. That receive gets the 1000 bytes, every later one
 /// ABANDONED with 0 bytes.
 #[test]
+#[cfg(target_os = "linux")] // a raw fd, POLLRDHUP and notify_io
 fn peer_sends_then_closes_with_fin_already_seen_receive_gets_data_then_abandoned() {
     let engine = engine();
     let (client, peer) = transport_pair();
@@ -1113,6 +1212,7 @@ fn peer_sends_then_closes_with_fin_already_seen_receive_gets_data_then_abandoned
 /// and end of stream have both arrived before the first receive: it gets the 1000 bytes, every
 /// later receive must complete ABANDONED with 0 bytes.
 #[test]
+#[cfg(target_os = "linux")] // TCP_INQ is a Linux socket option (and the test uses notify_io)
 fn peer_sends_then_closes_without_tcp_inq_receive_gets_data_then_abandoned() {
     const TCP_INQ: libc::c_int = 36;
     let engine = engine();
@@ -1202,7 +1302,8 @@ enum Pending {
 }
 
 /// Posts a receive (nothing to read), a 64 MiB send the peer never reads, and a notify In
-/// (nothing to read) on `socket`; all report into `tx`.
+/// (nothing to read) on `socket`; all report into `tx`. On Windows, which has no notify
+/// (SRS_ASYNC_SOCKET_WIN32_04_002), only the receive and the send.
 fn post_three_pending(socket: &AsyncSocket, tx: &Sender<Pending>) {
     let t = tx.clone();
     socket
@@ -1216,6 +1317,9 @@ fn post_three_pending(socket: &AsyncSocket, tx: &Sender<Pending>) {
             let _ = t.send(Pending::Send(r, bufs[0].len()));
         })
         .expect("send accepted");
+    if cfg!(windows) {
+        return;
+    }
     let t = tx.clone();
     socket
         .notify_io(NotifyType::In, move |r| {
@@ -1224,13 +1328,24 @@ fn post_three_pending(socket: &AsyncSocket, tx: &Sender<Pending>) {
         .expect("notify accepted");
 }
 
+/// What [`post_three_pending`] posted, each completed once: ABANDONED (on Windows the send
+/// ERROR, the receive ABANDONED or ERROR, and no notify).
 fn assert_three_abandoned(got: Vec<Pending>, what: &str) {
-    assert_eq!(got.len(), 3, "{what}: {got:?}");
-    for expected in [
-        Pending::Receive(ReceiveResult::Abandoned, 0),
-        Pending::Send(SendResult::Abandoned, 64 * MIB),
-        Pending::Notify(NotifyResult::Abandoned),
-    ] {
+    assert_eq!(
+        got.len(),
+        if cfg!(windows) { 2 } else { 3 },
+        "{what}: {got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|p| matches!(p, Pending::Receive(r, n) if receive_abandoned(*r, *n))),
+        "{what}: missing the abandoned receive in {got:?}"
+    );
+    let mut expected = vec![Pending::Send(SEND_ABANDONED_OR_ERROR_ON_WINDOWS, 64 * MIB)];
+    if !cfg!(windows) {
+        expected.push(Pending::Notify(NotifyResult::Abandoned));
+    }
+    for expected in expected {
         assert!(
             got.contains(&expected),
             "{what}: missing {expected:?} in {got:?}"
@@ -1300,7 +1415,10 @@ fn close_with_closes_on_a_worker_and_calls_back_once_after_every_completion() {
     });
     let (thread, name) = wait_for(&closed_rx, "the close_with callback");
     assert_ne!(thread, main, "on_closed runs on an engine worker");
-    assert!(name.is_some_and(|n| n.starts_with("asock-worker")));
+    if !cfg!(windows) {
+        // Windows' thread-pool threads carry no name: the check above is the one there.
+        assert!(name.is_some_and(|n| n.starts_with("asock-worker")));
+    }
     assert_eq!(socket.state(), SocketState::Closed);
     assert_three_abandoned(rx.try_iter().collect(), "when on_closed ran");
     assert_no_more(&closed_rx, "close_with callbacks");
@@ -1400,7 +1518,7 @@ fn close_racing_a_send_storm_balances_every_accepted_send() {
     let mut seen = HashMap::new();
     for (id, r) in &delivered_at_close {
         assert!(
-            matches!(r, SendResult::Ok | SendResult::Abandoned),
+            *r == SendResult::Ok || *r == SEND_ABANDONED_OR_ERROR_ON_WINDOWS,
             "send {id}: {r:?}"
         );
         *seen.entry(*id).or_insert(0) += 1;
@@ -1467,11 +1585,12 @@ fn close_from_inside_a_receive_callback_returns_and_abandons_the_rest() {
     assert_eq!(got[0], Inside::First(ReceiveResult::Ok, 1, b'x'));
     assert_eq!(got[3], Inside::CloseReturned(SocketState::Closed));
     assert!(
-        got.contains(&Inside::OtherReceive(ReceiveResult::Abandoned, 0)),
+        got.iter()
+            .any(|i| matches!(i, Inside::OtherReceive(r, n) if receive_abandoned(*r, *n))),
         "{got:?}"
     );
     assert!(
-        got.contains(&Inside::BigSend(SendResult::Abandoned)),
+        got.contains(&Inside::BigSend(SEND_ABANDONED_OR_ERROR_ON_WINDOWS)),
         "{got:?}"
     );
     assert_eq!(socket.state(), SocketState::Closed);
@@ -1503,13 +1622,16 @@ fn close_from_inside_a_send_callback_returns_and_abandons_the_rest() {
         .expect("send accepted");
     drop(tx);
     let got = wait_for_n(&rx, 3, "the callbacks around a close from a send callback");
-    assert_eq!(
-        got,
-        [
-            Inside::Sent(SendResult::Ok),
-            Inside::OtherReceive(ReceiveResult::Abandoned, 0),
-            Inside::CloseReturned(SocketState::Closed),
-        ]
+    assert!(
+        matches!(
+            &got[..],
+            [
+                Inside::Sent(SendResult::Ok),
+                Inside::OtherReceive(r, n),
+                Inside::CloseReturned(SocketState::Closed),
+            ] if receive_abandoned(*r, *n)
+        ),
+        "{got:?}"
     );
     assert_eq!(raw_read_exact(&peer, 2), b"hi");
     raw_expect_eof(&peer);
@@ -1549,7 +1671,10 @@ fn two_concurrent_closes_both_return_only_when_closed() {
         seen,
         [(SocketState::Closed, true), (SocketState::Closed, true)]
     );
-    assert_eq!(rx.try_recv(), Ok((ReceiveResult::Abandoned, 0)));
+    let (r, n) = rx
+        .try_recv()
+        .expect("the receive completed before close returned");
+    assert!(receive_abandoned(r, n), "{r:?} with {n} bytes");
     assert_no_more(&rx, "the abandoned receive");
 }
 
@@ -1612,9 +1737,12 @@ fn an_abandoned_callback_can_use_and_close_other_sockets() {
     .expect("receive accepted");
     drop(tx);
     a.close();
-    assert_eq!(
-        wait_for(&rx, "the abandoned callback"),
-        "a Abandoned 0, b submit ok: true, c Closed"
+    let got = wait_for(&rx, "the abandoned callback");
+    assert!(
+        abandoned_or_error_on_windows()
+            .iter()
+            .any(|r| got == format!("a {r:?} 0, b submit ok: true, c Closed")),
+        "{got:?}"
     );
     raw_expect_eof(&pc);
     raw_send(&pb, b"b!");
@@ -1624,7 +1752,8 @@ fn an_abandoned_callback_can_use_and_close_other_sockets() {
 
 /// C7, C8 (Linux: a reset gives ABANDONED), C13 (ERROR on a socket error): the peer closes with
 /// unread data, which resets the connection: notify reports Error, a receive ABANDONED, a send
-/// is rejected NOT_OPEN or completes ABANDONED.
+/// is rejected NOT_OPEN or completes ABANDONED. On Windows (no notify, 04_002) a receive is
+/// ABANDONED or ERROR (42_001 / 01_070) and a send NOT_OPEN (42_002) or ERROR (01_067).
 #[test]
 fn peer_reset_gives_notify_error_and_abandoned_receive_and_send() {
     let engine = engine();
@@ -1632,19 +1761,19 @@ fn peer_reset_gives_notify_error_and_abandoned_receive_and_send() {
     let (r, _) = send_and_wait(&socket, vec![b"never read".to_vec()]);
     assert_eq!(r, SendResult::Ok);
     drop(peer); // unread data: the kernel answers with a reset
-    let rx = notify(&socket, NotifyType::In);
-    assert_eq!(wait_for(&rx, "notify after a reset"), NotifyResult::Error);
+    if !cfg!(windows) {
+        let rx = notify(&socket, NotifyType::In);
+        assert_eq!(wait_for(&rx, "notify after a reset"), NotifyResult::Error);
+    }
     let (r, n, _) = receive_and_wait(&socket, vec![vec![0u8; 8]]);
-    assert_eq!(
-        (r, n),
-        (ReceiveResult::Abandoned, 0),
-        "receive after a reset"
+    assert!(
+        receive_abandoned(r, n),
+        "receive after a reset: {r:?} with {n} bytes"
     );
     let (r, n, _) = receive_and_wait(&socket, vec![vec![0u8; 8]]);
-    assert_eq!(
-        (r, n),
-        (ReceiveResult::Abandoned, 0),
-        "second receive after a reset"
+    assert!(
+        receive_abandoned(r, n),
+        "second receive after a reset: {r:?} with {n} bytes"
     );
     let (tx, rx) = mpsc::channel();
     match socket.send(vec![b"late".to_vec()], move |r, _| {
@@ -1658,12 +1787,16 @@ fn peer_reset_gives_notify_error_and_abandoned_receive_and_send() {
             );
             assert_eq!(e.send_sync_result(), SendSyncResult::NotOpen);
         }
-        Ok(()) => assert_eq!(wait_for(&rx, "send after a reset"), SendResult::Abandoned),
+        Ok(()) => assert_eq!(
+            wait_for(&rx, "send after a reset"),
+            SEND_ABANDONED_OR_ERROR_ON_WINDOWS
+        ),
     }
 }
 
 /// C7, C8: a back-pressured send and a pending receive both complete ABANDONED when the peer
-/// resets the connection (closes with unread data), without any close on our side.
+/// resets the connection (closes with unread data), without any close on our side (on
+/// Windows the send ERROR, 01_067, the receive ABANDONED or ERROR, 42_001 / 01_070).
 #[test]
 fn pending_send_and_receive_are_abandoned_when_the_peer_resets() {
     let engine = engine();
@@ -1684,11 +1817,12 @@ fn pending_send_and_receive_are_abandoned_when_the_peer_resets() {
     drop(peer);
     let got = wait_for_n(&rx, 2, "completions after the peer's reset");
     assert!(
-        got.contains(&Pending::Receive(ReceiveResult::Abandoned, 0)),
+        got.iter()
+            .any(|p| matches!(p, Pending::Receive(r, n) if receive_abandoned(*r, *n))),
         "{got:?}"
     );
     assert!(
-        got.contains(&Pending::Send(SendResult::Abandoned, 64 * MIB)),
+        got.contains(&Pending::Send(SEND_ABANDONED_OR_ERROR_ON_WINDOWS, 64 * MIB)),
         "{got:?}"
     );
     assert_eq!(
@@ -1702,6 +1836,7 @@ fn pending_send_and_receive_are_abandoned_when_the_peer_resets() {
 
 /// C6, C9: close from inside a notify callback returns; a pending receive completes ABANDONED.
 #[test]
+#[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
 fn close_from_inside_a_notify_callback_returns_and_abandons_the_rest() {
     let engine = engine();
     let (socket, _peer) = socket_and_raw_peer(&engine);
@@ -1729,14 +1864,17 @@ fn close_from_inside_a_notify_callback_returns_and_abandons_the_rest() {
     assert_no_more(&rx, "callbacks");
 }
 
-/// C7, C8: 1500 one-to-three-byte buffers in one send (more than one system call's worth and
-/// more than IOV_MAX) arrive complete and in order; a receive into 100 one-byte buffers fills
-/// them in order.
+/// C7, C8: 1500 (Windows: 1000) one-to-three-byte buffers in one send (more than one system
+/// call's worth and more than IOV_MAX) arrive complete and in order; a receive into 100
+/// one-byte buffers fills them in order.
 #[test]
 fn sends_and_receives_with_many_buffers_keep_byte_order() {
     let engine = engine();
     let (socket, peer) = socket_and_raw_peer(&engine);
-    let bufs: Vec<Vec<u8>> = (0..1500usize)
+    // Windows has no IOV_MAX, but Wine refuses a WSASend of more than 1024 buffers
+    // (WSAEMSGSIZE, 10040), and the seed hands every buffer to one WSASend: 1000 there.
+    let count = if cfg!(windows) { 1000 } else { 1500 };
+    let bufs: Vec<Vec<u8>> = (0..count)
         .map(|i| vec![(i % 251) as u8; 1 + i % 3])
         .collect();
     let expected: Vec<u8> = bufs.iter().flatten().copied().collect();
@@ -1746,13 +1884,16 @@ fn sends_and_receives_with_many_buffers_keep_byte_order() {
     assert_same_bytes(
         &raw_read_exact(&peer, expected.len()),
         &expected,
-        "1500 buffers",
+        &format!("{count} buffers"),
     );
 
     let data: Vec<u8> = (0..100u8).collect();
     raw_send(&peer, &data);
-    let rx = notify(&socket, NotifyType::In);
-    assert_eq!(wait_for(&rx, "readable"), NotifyResult::In);
+    if !cfg!(windows) {
+        // (No notify on Windows, 04_002: the loop below takes the bytes as they come.)
+        let rx = notify(&socket, NotifyType::In);
+        assert_eq!(wait_for(&rx, "readable"), NotifyResult::In);
+    }
     let mut got = Vec::new();
     while got.len() < 100 {
         let (r, n, bufs) = receive_and_wait(&socket, vec![vec![0u8; 1]; 100 - got.len()]);
@@ -1773,6 +1914,7 @@ fn sends_and_receives_with_many_buffers_keep_byte_order() {
 /// C13 (c-pal §8.1 #1, #2): notify Out while a 64 MiB send is back-pressured waits until the
 /// socket is writable again, then is delivered once; the send completes OK.
 #[test]
+#[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
 fn notify_out_waits_for_a_back_pressured_socket_to_drain() {
     let engine = engine();
     let (socket, peer) = socket_and_raw_peer(&engine);
@@ -1802,6 +1944,7 @@ fn notify_out_waits_for_a_back_pressured_socket_to_drain() {
 /// c-pal §8.1 #16: `open` makes a blocking descriptor non-blocking, so a send the peer does not
 /// read never blocks the submitting call.
 #[test]
+#[cfg(target_os = "linux")] // fcntl(2) on the raw fd
 fn open_makes_a_blocking_socket_non_blocking() {
     let engine = engine();
     let (client, _peer) = transport_pair();
@@ -1836,6 +1979,7 @@ fn open_makes_a_blocking_socket_non_blocking() {
 // ----- custom transports (C12) -----------------------------------------------------------
 
 /// What a scripted transport does after its injected WouldBlocks.
+#[cfg(not(windows))] // custom transports fail on Windows (04_001)
 #[derive(Clone, Copy, Debug)]
 enum Then {
     PassThrough,
@@ -1844,6 +1988,7 @@ enum Then {
 }
 
 /// Call counters and injections of a [`Scripted`] transport.
+#[cfg(not(windows))] // custom transports fail on Windows (04_001)
 struct Script {
     send_calls: AtomicUsize,
     recv_calls: AtomicUsize,
@@ -1854,6 +1999,7 @@ struct Script {
     calls: Mutex<Sender<&'static str>>,
 }
 
+#[cfg(not(windows))] // custom transports fail on Windows (04_001)
 impl Script {
     fn new(
         send_would_block: usize,
@@ -1875,6 +2021,7 @@ impl Script {
     }
 }
 
+#[cfg(not(windows))] // custom transports fail on Windows (04_001)
 fn take_one(counter: &AtomicUsize) -> bool {
     counter
         .fetch_update(SeqCst, SeqCst, |v| v.checked_sub(1))
@@ -1883,8 +2030,10 @@ fn take_one(counter: &AtomicUsize) -> bool {
 
 /// A custom transport that counts calls, answers WouldBlock a set number of times, then
 /// passes through to the socket (or resets, or claims 0 bytes).
+#[cfg(not(windows))] // custom transports fail on Windows (04_001)
 struct Scripted(Arc<Script>);
 
+#[cfg(not(windows))] // custom transports fail on Windows (04_001)
 impl Transport for Scripted {
     fn send(&self, socket: &Socket, buf: &[u8]) -> io::Result<usize> {
         self.0.send_calls.fetch_add(1, SeqCst);
@@ -1919,6 +2068,7 @@ impl Transport for Scripted {
     }
 }
 
+#[cfg(not(windows))] // custom transports fail on Windows (04_001)
 fn scripted_socket(
     engine: &ExecutionEngine,
     script: &Arc<Script>,
@@ -1934,6 +2084,7 @@ fn scripted_socket(
 /// once the socket reports readiness again (here: the peer writes a byte, an edge on the
 /// socket — readiness comes from the socket, as documented), all bytes intact, 2 calls.
 #[test]
+#[cfg(not(windows))] // with_transport fails on Windows (04_001: windows_seed tests it)
 fn custom_transport_send_survives_one_would_block() {
     let engine = engine();
     let (script, _calls) = Script::new(1, Then::PassThrough, 0, Then::PassThrough);
@@ -1960,6 +2111,7 @@ fn custom_transport_send_survives_one_would_block() {
 /// C12: one injected WouldBlock on receive, then pass-through: the receive delivers every
 /// byte once more data makes the socket readable again.
 #[test]
+#[cfg(not(windows))] // with_transport fails on Windows (04_001: windows_seed tests it)
 fn custom_transport_receive_survives_one_would_block() {
     let engine = engine();
     let (script, calls) = Script::new(0, Then::PassThrough, 1, Then::PassThrough);
@@ -1988,6 +2140,7 @@ fn custom_transport_receive_survives_one_would_block() {
 /// NOT_OPEN (reset found at submission) or completes ABANDONED; a receive completes
 /// ABANDONED with 0 bytes.
 #[test]
+#[cfg(not(windows))] // with_transport fails on Windows (04_001: windows_seed tests it)
 fn custom_transport_connection_reset_abandons_send_and_receive() {
     let engine = engine();
     let (script, _calls) = Script::new(0, Then::Reset, 0, Then::Reset);
@@ -2031,6 +2184,7 @@ fn custom_transport_connection_reset_abandons_send_and_receive() {
 /// (an OS-style error) or with SendResult::Error, after exactly one call: no spinning. After a
 /// WouldBlock, the 0 comes back from the engine's retry: SendResult::Error after 2 calls.
 #[test]
+#[cfg(not(windows))] // with_transport fails on Windows (04_001: windows_seed tests it)
 fn custom_transport_send_returning_zero_fails_without_spinning() {
     let engine = engine();
     let (script, _calls) = Script::new(0, Then::Zero, 0, Then::PassThrough);
@@ -2088,6 +2242,7 @@ fn notify(socket: &AsyncSocket, io_type: NotifyType) -> mpsc::Receiver<NotifyRes
 
 /// C13 (§9 row 13): notify Out on a writable socket is delivered once; nothing is written.
 #[test]
+#[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
 fn notify_out_is_delivered_once_on_a_writable_socket() {
     let engine = engine();
     let (socket, peer) = socket_and_raw_peer(&engine);
@@ -2101,6 +2256,7 @@ fn notify_out_is_delivered_once_on_a_writable_socket() {
 /// C13: notify In waits for data, is delivered once when the peer writes, and reads nothing:
 /// the data is still there for the next receive.
 #[test]
+#[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
 fn notify_in_waits_for_data_and_consumes_nothing() {
     let engine = engine();
     let (socket, peer) = socket_and_raw_peer(&engine);
@@ -2119,6 +2275,7 @@ fn notify_in_waits_for_data_and_consumes_nothing() {
 /// C13: notify In when the peer already wrote is delivered at once; and when the peer has
 /// closed (end of stream is readable) too.
 #[test]
+#[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
 fn notify_in_after_the_peer_wrote_or_closed_is_delivered() {
     let engine = engine();
     let (socket, peer) = socket_and_raw_peer(&engine);
@@ -2141,6 +2298,7 @@ fn notify_in_after_the_peer_wrote_or_closed_is_delivered() {
 
 /// C13, C9: a notify pending at close completes ABANDONED, before close returns.
 #[test]
+#[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
 fn notify_pending_at_close_is_abandoned() {
     let engine = engine();
     let (socket, _peer) = socket_and_raw_peer(&engine);
@@ -2158,6 +2316,7 @@ fn notify_pending_at_close_is_abandoned() {
 /// C13: several notifies pending at once complete independently: Out at once, both Ins when
 /// data arrives, each exactly once.
 #[test]
+#[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
 fn several_pending_notifies_complete_independently() {
     let engine = engine();
     let (socket, peer) = socket_and_raw_peer(&engine);
@@ -2249,10 +2408,13 @@ fn a_panicking_abandoned_callback_does_not_stop_close() {
     socket.close();
     assert_eq!(socket.state(), SocketState::Closed);
     let got: Vec<_> = rx.try_iter().collect();
-    assert_eq!(
-        got,
-        [0, 1, 2].map(|i| (i, ReceiveResult::Abandoned, 0)),
-        "each abandoned in submission order before close returned"
+    assert!(
+        got.len() == 3
+            && got
+                .iter()
+                .enumerate()
+                .all(|(k, &(i, r, n))| i == k && receive_abandoned(r, n)),
+        "each abandoned in submission order before close returned: {got:?}"
     );
     assert_no_more(&rx, "abandoned receives");
     let (a, b) = socket_pair(&engine);
@@ -2285,10 +2447,10 @@ fn close_abandons_10000_pending_receives_once_each_in_order() {
         "completions delivered before close returned"
     );
     for (k, (i, r, n)) in got.into_iter().enumerate() {
-        assert_eq!(
-            (i, r, n),
-            (k as u32, ReceiveResult::Abandoned, 0),
-            "completion #{k}"
+        assert_eq!(i, k as u32, "completion #{k}");
+        assert!(
+            receive_abandoned(r, n),
+            "completion #{k}: {r:?} with {n} bytes"
         );
     }
     assert_no_more(&rx, "abandoned receives");
@@ -2447,8 +2609,13 @@ fn async_sockets_hold_an_engine_reference_until_dropped() {
     let plain = AsyncSocket::new(&engine).expect("create");
     assert_eq!(engine.ref_count(), 2);
     assert_eq!(plain.engine().ref_count(), 2);
+    #[cfg(not(windows))]
     let (script, _calls) = Script::new(0, Then::PassThrough, 0, Then::PassThrough);
+    #[cfg(not(windows))]
     let custom = AsyncSocket::with_transport(&engine, Scripted(script)).expect("create");
+    // No custom transports on Windows (04_001): a second plain socket plays the part.
+    #[cfg(windows)]
+    let custom = AsyncSocket::new(&engine).expect("create");
     assert_eq!(engine.ref_count(), 3);
     let (client, _peer) = transport_pair();
     custom.open(client).expect("open");
@@ -2514,10 +2681,16 @@ fn dropping_the_last_engine_reference_inside_a_callback_does_not_deadlock() {
     assert!(holder.lock().unwrap().is_none());
 }
 
-thread_local! {
-    /// Set on a thread while it is inside a submitting call of the test.
-    static SUBMITTING: Cell<bool> = const { Cell::new(false) };
+// Debian's clippy (Windows build, -Zbuild-std) claims this `const` initializer is not `const`.
+#[allow(clippy::missing_const_for_thread_local)]
+mod submitting_flag {
+    use std::cell::Cell;
+    thread_local! {
+        /// Set on a thread while it is inside a submitting call of the test.
+        pub static SUBMITTING: Cell<bool> = const { Cell::new(false) };
+    }
 }
+use submitting_flag::SUBMITTING;
 
 fn submitting<R>(f: impl FnOnce() -> R) -> R {
     SUBMITTING.with(|s| s.set(true));
@@ -2543,8 +2716,9 @@ fn here(what: &'static str) -> Where {
     }
 }
 
-/// C6: send, receive and notify completions run on engine workers ("asock-worker-*"), never
-/// on the submitting (test) thread, never inside the submitting call.
+/// C6: send, receive and notify completions run on engine workers ("asock-worker-*"; on
+/// Windows unnamed pool threads, and no notify: 04_002), never on the submitting (test)
+/// thread, never inside the submitting call.
 #[test]
 fn completions_run_on_engine_workers_never_on_the_submitting_thread() {
     let engine = engine();
@@ -2565,15 +2739,22 @@ fn completions_run_on_engine_workers_never_on_the_submitting_thread() {
         })
     })
     .expect("send accepted");
-    let t = tx.clone();
-    submitting(|| {
-        a.notify_io(NotifyType::Out, move |_| {
-            let _ = t.send(here("notify"));
+    if !cfg!(windows) {
+        let t = tx.clone();
+        submitting(|| {
+            a.notify_io(NotifyType::Out, move |_| {
+                let _ = t.send(here("notify"));
+            })
         })
-    })
-    .expect("notify accepted");
+        .expect("notify accepted");
+    }
     drop(tx);
-    let seen = wait_for_n(&rx, 3, "three completions");
+    let expected: &[&str] = if cfg!(windows) {
+        &["receive", "send"]
+    } else {
+        &["notify", "receive", "send"]
+    };
+    let seen = wait_for_n(&rx, expected.len(), "the completions");
     for w in &seen {
         assert_ne!(w.id, main, "{} completed on the submitting thread", w.what);
         assert!(
@@ -2581,16 +2762,11 @@ fn completions_run_on_engine_workers_never_on_the_submitting_thread() {
             "{} completed inside its submitting call",
             w.what
         );
-        let name = w.name.as_deref().unwrap_or("");
-        assert!(
-            name.starts_with("asock-worker"),
-            "{} ran on thread {name:?}",
-            w.what
-        );
+        assert!(on_engine_worker(w, main), "{} ran on {w:?}", w.what);
     }
     let mut whats: Vec<_> = seen.iter().map(|w| w.what).collect();
     whats.sort();
-    assert_eq!(whats, ["notify", "receive", "send"]);
+    assert_eq!(whats, expected);
     assert_no_more(&rx, "completions");
 }
 
@@ -2599,16 +2775,21 @@ enum ChainEnd {
     Failed(String),
 }
 
-fn post_chained(socket: Arc<AsyncSocket>, left: usize, mut got: Vec<u8>, tx: Sender<ChainEnd>) {
+/// Posts a receive whose callback posts the next one, `left` in all; `test_thread` is the
+/// test's own thread, which posted the first.
+fn post_chained(
+    socket: Arc<AsyncSocket>,
+    left: usize,
+    mut got: Vec<u8>,
+    tx: Sender<ChainEnd>,
+    test_thread: ThreadId,
+) {
     let err_tx = tx.clone();
     let s = Arc::clone(&socket);
     let submitted = submitting(|| {
         s.receive(vec![vec![0u8; 1]], move |r, n, bufs| {
             let w = here("chained receive");
-            let worker = w
-                .name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("asock-worker"));
+            let worker = on_engine_worker(&w, test_thread);
             if r != ReceiveResult::Ok || n != 1 || w.inside_submit || !worker {
                 let _ = tx.send(ChainEnd::Failed(format!(
                     "receive #{}: {r:?} {n} bytes, {w:?}",
@@ -2620,7 +2801,7 @@ fn post_chained(socket: Arc<AsyncSocket>, left: usize, mut got: Vec<u8>, tx: Sen
             if left == 1 {
                 let _ = tx.send(ChainEnd::Done(got));
             } else {
-                post_chained(socket, left - 1, got, tx);
+                post_chained(socket, left - 1, got, tx, test_thread);
             }
         })
     });
@@ -2637,7 +2818,13 @@ fn a_callback_can_chain_100_receives() {
     let (socket, peer) = socket_and_raw_peer(&engine);
     let socket = Arc::new(socket);
     let (tx, rx) = mpsc::channel();
-    post_chained(Arc::clone(&socket), 100, Vec::new(), tx);
+    post_chained(
+        Arc::clone(&socket),
+        100,
+        Vec::new(),
+        tx,
+        thread::current().id(),
+    );
     let data: Vec<u8> = (0..100u8).collect();
     raw_send(&peer, &data);
     match wait_for(&rx, "100 chained receives") {
@@ -2646,22 +2833,21 @@ fn a_callback_can_chain_100_receives() {
     }
 }
 
-fn post_chained_send(socket: Arc<AsyncSocket>, k: u8, tx: Sender<ChainEnd>) {
+/// Posts send `k` whose callback posts send `k + 1`, up to 99; `test_thread` is the test's
+/// own thread, which posted the first.
+fn post_chained_send(socket: Arc<AsyncSocket>, k: u8, tx: Sender<ChainEnd>, test_thread: ThreadId) {
     let err_tx = tx.clone();
     let s = Arc::clone(&socket);
     let submitted = submitting(|| {
         s.send(vec![vec![k]], move |r, _| {
             let w = here("chained send");
-            let worker = w
-                .name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("asock-worker"));
+            let worker = on_engine_worker(&w, test_thread);
             if r != SendResult::Ok || w.inside_submit || !worker {
                 let _ = tx.send(ChainEnd::Failed(format!("send #{k}: {r:?}, {w:?}")));
             } else if k == 99 {
                 let _ = tx.send(ChainEnd::Done(Vec::new()));
             } else {
-                post_chained_send(socket, k + 1, tx);
+                post_chained_send(socket, k + 1, tx, test_thread);
             }
         })
     });
@@ -2677,7 +2863,7 @@ fn a_callback_can_chain_100_sends() {
     let engine = engine();
     let (socket, peer) = socket_and_raw_peer(&engine);
     let (tx, rx) = mpsc::channel();
-    post_chained_send(Arc::new(socket), 0, tx);
+    post_chained_send(Arc::new(socket), 0, tx, thread::current().id());
     if let ChainEnd::Failed(why) = wait_for(&rx, "100 chained sends") {
         panic!("{why}");
     }
