@@ -26,6 +26,8 @@
 #[cfg(target_os = "linux")]
 mod custom;
 #[cfg(target_os = "linux")]
+mod delivery;
+#[cfg(target_os = "linux")]
 pub(crate) mod epoll;
 #[cfg(target_os = "linux")]
 mod linux;

@@ -42,6 +42,7 @@ use crate::result::{
     NotifyResult, NotifyType, OpenError, OpenErrorKind, ReceiveResult, SendResult, SubmitErrorKind,
 };
 use crate::sys::custom::{self, is_reset};
+use crate::sys::delivery::{CloseStep, Delivery};
 use crate::transport::SocketTransport;
 use crate::Transport;
 
@@ -55,7 +56,8 @@ struct PendingSend {
 }
 
 struct Inner {
-    state: SocketState,
+    /// Lifecycle state, completions to deliver and who delivers them (`sys::delivery`).
+    d: Delivery,
     transport: Option<SocketTransport>,
     fd: RawFd,
     token: u64,
@@ -68,13 +70,6 @@ struct Inner {
     sends: VecDeque<PendingSend>,
     recvs: VecDeque<Box<dyn RecvOp>>,
     notifies: VecDeque<(NotifyType, NotifyOp)>,
-    done: VecDeque<Completion>,
-    /// Thread delivering completions, 0 when none.
-    runner: u64,
-    /// Scheduled on the engine and not yet run.
-    queued: bool,
-    /// Threads blocked on `Shared::cv` (so a notification is a system call only when needed).
-    waiters: usize,
     /// `TCP_INQ` is on: each read reports how many bytes are left, so a drained socket is known
     /// without a `WouldBlock` round trip.
     inq: bool,
@@ -134,7 +129,7 @@ impl SocketIo {
                 engine,
                 custom,
                 inner: Mutex::new(Inner {
-                    state: SocketState::Closed,
+                    d: Delivery::new(),
                     transport: None,
                     fd: -1,
                     token: 0,
@@ -145,10 +140,6 @@ impl SocketIo {
                     sends: VecDeque::new(),
                     recvs: VecDeque::new(),
                     notifies: VecDeque::new(),
-                    done: VecDeque::new(),
-                    runner: 0,
-                    queued: false,
-                    waiters: 0,
                     inq: false,
                 }),
                 cv: Condvar::new(),
@@ -157,7 +148,7 @@ impl SocketIo {
     }
 
     pub(crate) fn state(&self) -> SocketState {
-        self.shared.lock().state
+        self.shared.lock().d.state
     }
 
     pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
@@ -167,16 +158,16 @@ impl SocketIo {
         };
         let sh = &self.shared;
         let mut g = sh.lock();
-        if g.state != SocketState::Closed {
+        if g.d.state != SocketState::Closed {
             return Err(OpenError::new(OpenErrorKind::NotClosed, transport));
         }
-        g.state = SocketState::Opening;
+        g.d.state = SocketState::Opening;
         let registered = os::set_nonblocking(fd)
             .and_then(|()| sh.engine.register(fd, Arc::clone(sh) as Arc<dyn Source>));
         let token = match registered {
             Ok(t) => t,
             Err(e) => {
-                g.state = SocketState::Closed;
+                g.d.state = SocketState::Closed;
                 sh.wake_waiters(&g);
                 return Err(OpenError::new(OpenErrorKind::Io(e), transport));
             }
@@ -189,7 +180,7 @@ impl SocketIo {
         g.error = false;
         g.peer_closed = false;
         g.inq = sh.custom.is_none() && os::enable_tcp_inq(fd);
-        g.state = SocketState::Open;
+        g.d.state = SocketState::Open;
         Ok(())
     }
 
@@ -200,7 +191,7 @@ impl SocketIo {
     ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
         let sh = &self.shared;
         let mut g = sh.lock();
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         let was_empty = g.sends.is_empty();
@@ -218,7 +209,7 @@ impl SocketIo {
                         };
                         return Err((kind, p.op));
                     }
-                    g.done.push_back(Completion::Send(p.op, send_failure(&e)));
+                    g.d.done.push_back(Completion::Send(p.op, send_failure(&e)));
                 }
                 step => Shared::apply_send_step(&mut g, step),
             }
@@ -234,7 +225,7 @@ impl SocketIo {
     ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
         let sh = &self.shared;
         let mut g = sh.lock();
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         let was_empty = g.recvs.is_empty();
@@ -253,7 +244,7 @@ impl SocketIo {
     ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
         let sh = &self.shared;
         let mut g = sh.lock();
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         g.notifies.push_back((io_type, op));
@@ -289,26 +280,24 @@ impl Shared {
     }
 
     fn wait<'a>(&self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        g.waiters += 1;
+        g.d.waiters += 1;
         let mut g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
-        g.waiters -= 1;
+        g.d.waiters -= 1;
         g
     }
 
     fn wake_waiters(&self, g: &Inner) {
-        if g.waiters > 0 {
+        if g.d.waiters > 0 {
             self.cv.notify_all();
         }
     }
 
     /// After a submission: make sure produced completions get delivered by a runner.
     fn kick(self: &Arc<Self>, mut g: MutexGuard<'_, Inner>) {
-        if g.done.is_empty() || g.runner != 0 || g.queued {
-            return;
+        if g.d.needs_schedule() {
+            drop(g);
+            self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
         }
-        g.queued = true;
-        drop(g);
-        self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
     }
 
     // ----- system calls for the head of each queue -------------------------------------------
@@ -371,7 +360,7 @@ impl Shared {
                 head.sent += n;
                 if head.sent >= head.total {
                     let p = g.sends.pop_front().expect("head exists");
-                    g.done.push_back(Completion::Send(p.op, SendResult::Ok));
+                    g.d.done.push_back(Completion::Send(p.op, SendResult::Ok));
                 }
                 if short {
                     g.writable = false;
@@ -381,11 +370,12 @@ impl Shared {
             Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Step::Failed(e) => {
                 let p = g.sends.pop_front().expect("head exists");
-                g.done.push_back(Completion::Send(p.op, send_failure(&e)));
+                g.d.done.push_back(Completion::Send(p.op, send_failure(&e)));
             }
             Step::Eof => {
                 let p = g.sends.pop_front().expect("head exists");
-                g.done.push_back(Completion::Send(p.op, SendResult::Error));
+                g.d.done
+                    .push_back(Completion::Send(p.op, SendResult::Error));
             }
         }
     }
@@ -453,7 +443,7 @@ impl Shared {
                 Step::Failed(_) => (ReceiveResult::Error, 0),
             };
             let op = g.recvs.pop_front().expect("head exists");
-            g.done.push_back(Completion::Recv(op, result, bytes));
+            g.d.done.push_back(Completion::Recv(op, result, bytes));
         }
     }
 
@@ -491,7 +481,7 @@ impl Shared {
                 None
             };
             match r {
-                Some(r) => g.done.push_back(Completion::Notify(op, r)),
+                Some(r) => g.d.done.push_back(Completion::Notify(op, r)),
                 None => keep.push_back((t, op)),
             }
         }
@@ -499,7 +489,7 @@ impl Shared {
     }
 
     fn progress(&self, g: &mut Inner) {
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return;
         }
         self.progress_recv(g);
@@ -512,7 +502,7 @@ impl Shared {
     fn drive<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
         loop {
             self.progress(&mut g);
-            match g.done.pop_front() {
+            match g.d.done.pop_front() {
                 Some(c) => {
                     drop(g);
                     c.deliver();
@@ -531,71 +521,33 @@ impl Shared {
         g.writable = false;
         g.error = false;
         g.peer_closed = false;
-        g.state = SocketState::Closed;
+        g.d.closed();
         self.wake_waiters(g);
     }
 
     fn close(self: &Arc<Self>) {
-        let me = thread_id();
+        let (me, on_worker) = (thread_id(), self.engine.is_current_worker());
         let mut g = self.lock();
+        let mut entered = false;
         loop {
-            match g.state {
-                // Already closed; but see below: a callback may still be running.
-                SocketState::Closed => break,
-                SocketState::Closing if g.runner == me => {
-                    // A close from a completion delivered by the close already running on this
-                    // thread: that close finishes the job once the callback returns.
-                    return;
+            match g.d.close_step(me, on_worker, &mut entered) {
+                CloseStep::Return => return,
+                CloseStep::Wait => g = self.wait(g),
+                CloseStep::Begin => self.begin_close(&mut g),
+                CloseStep::Finish => return self.finish_close(&mut g),
+                CloseStep::Deliver { nested } => {
+                    g = self.drive(g);
+                    if !nested {
+                        g.d.runner = 0;
+                    }
+                    return self.finish_close(&mut g);
                 }
-                // Another close is under way: help it end (a worker may have to deliver the
-                // completions itself, see below), then return once it has.
-                SocketState::Closing => break,
-                SocketState::Opening => g = self.wait(g),
-                SocketState::Open => {
-                    self.begin_close(&mut g);
-                    break;
+                CloseStep::Schedule => {
+                    drop(g);
+                    self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
+                    g = self.lock();
                 }
             }
-        }
-        loop {
-            if g.state != SocketState::Closing {
-                // The close has ended. A close from inside a completion ends it while that
-                // callback is still running on its thread: wait for the callback to return, so
-                // that no completion of this socket is running once any close has returned.
-                // (If the socket was opened again meanwhile, that is a new socket, not ours to
-                // close.)
-                if g.state == SocketState::Closed && g.runner != 0 && g.runner != me {
-                    g = self.wait(g);
-                    continue;
-                }
-                return;
-            }
-            let nested = g.runner == me;
-            if g.runner == 0 && g.done.is_empty() {
-                // Nothing to deliver: no need to involve a worker.
-                self.finish_close(&mut g);
-                return;
-            }
-            if nested || (g.runner == 0 && self.engine.is_current_worker()) {
-                // Deliver here: we are already the runner (close from inside a completion), or
-                // the caller is a worker of the socket's engine, which must not wait for a
-                // task that may be queued behind the caller on this very thread.
-                g.runner = me;
-                g = self.drive(g);
-                if !nested {
-                    g.runner = 0;
-                }
-                self.finish_close(&mut g);
-                return;
-            }
-            if g.runner == 0 && !g.queued {
-                g.queued = true;
-                drop(g);
-                self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
-                g = self.lock();
-                continue;
-            }
-            g = self.wait(g);
         }
     }
 
@@ -603,20 +555,12 @@ impl Shared {
     /// in submission order) into `done`, in one critical section with the state change, so a
     /// submission either was queued before (and is cancelled here) or sees CLOSING.
     fn begin_close(&self, g: &mut Inner) {
-        g.state = SocketState::Closing;
+        g.d.state = SocketState::Closing;
         self.engine.deregister(g.token, g.fd);
-        let sends: Vec<_> = g.sends.drain(..).collect();
+        let sends: Vec<_> = g.sends.drain(..).map(|p| p.op).collect();
         let recvs: Vec<_> = g.recvs.drain(..).collect();
-        let notifies: Vec<_> = g.notifies.drain(..).collect();
-        g.done
-            .extend(recvs.into_iter().map(Completion::abandoned_recv));
-        g.done
-            .extend(sends.into_iter().map(|p| Completion::abandoned_send(p.op)));
-        g.done.extend(
-            notifies
-                .into_iter()
-                .map(|(_, op)| Completion::abandoned_notify(op)),
-        );
+        let notifies: Vec<_> = g.notifies.drain(..).map(|(_, op)| op).collect();
+        g.d.abandon(recvs, sends, notifies);
     }
 }
 
@@ -636,28 +580,25 @@ impl Source for Shared {
         if ev & (libc::EPOLLRDHUP | libc::EPOLLHUP) != 0 {
             g.peer_closed = true;
         }
-        if g.state != SocketState::Open || g.runner != 0 || g.queued {
+        if g.d.state != SocketState::Open || g.d.runner != 0 || g.d.queued {
             return false;
         }
         let work = (g.readable && !g.recvs.is_empty())
             || (g.writable && !g.sends.is_empty())
             || !g.notifies.is_empty();
         if work {
-            g.queued = true;
+            g.d.queued = true;
         }
         work
     }
 
     fn run(self: Arc<Self>) {
         let mut g = self.lock();
-        g.queued = false;
-        if g.runner != 0 {
+        if !g.d.start_run(thread_id()) {
             return;
         }
-        g.runner = thread_id();
         g = self.drive(g);
-        g.runner = 0;
-        if g.state == SocketState::Closing {
+        if g.d.end_run() {
             self.finish_close(&mut g);
         }
         self.wake_waiters(&g);

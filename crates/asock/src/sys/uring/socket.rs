@@ -37,6 +37,7 @@ use crate::result::{
     NotifyResult, NotifyType, OpenError, OpenErrorKind, ReceiveResult, SendResult, SubmitErrorKind,
 };
 use crate::sys::custom::{self, Step};
+use crate::sys::delivery::{CloseStep, Delivery};
 use crate::sys::epoll::engine::{thread_id, Source};
 use crate::sys::epoll::os;
 use crate::transport::SocketTransport;
@@ -77,7 +78,8 @@ struct PendingSend {
 }
 
 struct Inner {
-    state: SocketState,
+    /// Lifecycle state, completions to deliver and who delivers them (`sys::delivery`).
+    d: Delivery,
     transport: Option<SocketTransport>,
     fd: RawFd,
     token: u64,
@@ -100,15 +102,6 @@ struct Inner {
     /// a poll CQE.
     readable: bool,
     writable: bool,
-    /// Close has abandoned every operation: the runner may finish the close.
-    abandoned: bool,
-    done: VecDeque<Completion>,
-    /// Thread delivering completions, 0 when none.
-    runner: u64,
-    /// Scheduled on the engine and not yet run.
-    queued: bool,
-    /// Threads blocked on `Shared::cv`.
-    waiters: usize,
 }
 
 impl Inner {
@@ -152,7 +145,7 @@ impl SocketIo {
                 engine,
                 custom,
                 inner: Mutex::new(Inner {
-                    state: SocketState::Closed,
+                    d: Delivery::new(),
                     transport: None,
                     fd: -1,
                     token: 0,
@@ -169,11 +162,6 @@ impl SocketIo {
                     poll_out_res: None,
                     readable: false,
                     writable: false,
-                    abandoned: false,
-                    done: VecDeque::new(),
-                    runner: 0,
-                    queued: false,
-                    waiters: 0,
                 }),
                 cv: Condvar::new(),
             }),
@@ -181,7 +169,7 @@ impl SocketIo {
     }
 
     pub(crate) fn state(&self) -> SocketState {
-        self.shared.lock().state
+        self.shared.lock().d.state
     }
 
     pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
@@ -191,7 +179,7 @@ impl SocketIo {
         };
         let sh = &self.shared;
         let mut g = sh.lock();
-        if g.state != SocketState::Closed {
+        if g.d.state != SocketState::Closed {
             return Err(OpenError::new(OpenErrorKind::NotClosed, transport));
         }
         if let Err(e) = os::set_nonblocking(fd) {
@@ -202,8 +190,8 @@ impl SocketIo {
         g.fd = fd;
         g.readable = true;
         g.writable = true;
-        g.abandoned = false;
-        g.state = SocketState::Open;
+        g.d.abandoned = false;
+        g.d.state = SocketState::Open;
         Ok(())
     }
 
@@ -214,7 +202,7 @@ impl SocketIo {
     ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
         let sh = &self.shared;
         let mut g = sh.lock();
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         g.sends.push_back(PendingSend { op, total, sent: 0 });
@@ -229,7 +217,7 @@ impl SocketIo {
     ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
         let sh = &self.shared;
         let mut g = sh.lock();
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         g.recvs.push_back(op);
@@ -245,7 +233,7 @@ impl SocketIo {
     ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
         let sh = &self.shared;
         let mut g = sh.lock();
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         g.notifies.push_back((io_type, op));
@@ -280,26 +268,24 @@ impl Shared {
     }
 
     fn wait<'a>(&self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        g.waiters += 1;
+        g.d.waiters += 1;
         let mut g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
-        g.waiters -= 1;
+        g.d.waiters -= 1;
         g
     }
 
     fn wake_waiters(&self, g: &Inner) {
-        if g.waiters > 0 {
+        if g.d.waiters > 0 {
             self.cv.notify_all();
         }
     }
 
     /// After a submission: make sure produced completions get delivered by a runner.
     fn kick(self: &Arc<Self>, mut g: MutexGuard<'_, Inner>) {
-        if g.done.is_empty() || g.runner != 0 || g.queued {
-            return;
+        if g.d.needs_schedule() {
+            drop(g);
+            self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
         }
-        g.queued = true;
-        drop(g);
-        self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
     }
 
     /// Records a CQE of this socket; `true` when the caller must schedule the runner.
@@ -324,14 +310,14 @@ impl Shared {
             }
             Kind::Cancel => return false,
         }
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             self.wake_waiters(&g);
             return false;
         }
-        if g.runner != 0 || g.queued {
+        if g.d.runner != 0 || g.d.queued {
             return false;
         }
-        g.queued = true;
+        g.d.queued = true;
         true
     }
 
@@ -401,7 +387,7 @@ impl Shared {
 
     /// Arms the one-shot polls that notifications and stalled transfers need.
     fn arm(&self, g: &mut Inner) {
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return;
         }
         let want_in = g.notifies.iter().any(|(t, _)| *t == NotifyType::In)
@@ -455,7 +441,7 @@ impl Shared {
             SendResult::Abandoned
         };
         let p = g.sends.pop_front().expect("an in-flight send is the head");
-        g.done.push_back(Completion::Send(p.op, result));
+        g.d.done.push_back(Completion::Send(p.op, result));
     }
 
     fn account_recv(&self, g: &mut Inner, res: i32) {
@@ -476,7 +462,7 @@ impl Shared {
             .recvs
             .pop_front()
             .expect("an in-flight receive is the head");
-        g.done.push_back(Completion::Recv(op, result, bytes));
+        g.d.done.push_back(Completion::Recv(op, result, bytes));
     }
 
     /// A poll CQE: the socket may move bytes again; notifications whose condition holds complete.
@@ -510,7 +496,7 @@ impl Shared {
                 None
             };
             match r {
-                Some(r) => g.done.push_back(Completion::Notify(op, r)),
+                Some(r) => g.d.done.push_back(Completion::Notify(op, r)),
                 None => keep.push_back((t, op)),
             }
         }
@@ -531,7 +517,7 @@ impl Shared {
         if let Some(res) = g.send_res.take() {
             self.account_send(g, res);
         }
-        if g.state != SocketState::Open {
+        if g.d.state != SocketState::Open {
             return;
         }
         if self.custom.is_some() {
@@ -569,7 +555,7 @@ impl Shared {
             };
             if let Some(r) = finished {
                 let p = g.sends.pop_front().expect("head exists");
-                g.done.push_back(Completion::Send(p.op, r));
+                g.d.done.push_back(Completion::Send(p.op, r));
             }
         }
     }
@@ -600,7 +586,7 @@ impl Shared {
                 Step::Failed(_) => (ReceiveResult::Error, 0),
             };
             let op = g.recvs.pop_front().expect("head exists");
-            g.done.push_back(Completion::Recv(op, result, bytes));
+            g.d.done.push_back(Completion::Recv(op, result, bytes));
         }
     }
 
@@ -621,7 +607,7 @@ impl Shared {
     fn drive<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
         loop {
             self.progress(&mut g);
-            match g.done.pop_front() {
+            match g.d.done.pop_front() {
                 Some(c) => {
                     drop(g);
                     c.deliver();
@@ -638,70 +624,33 @@ impl Shared {
         g.fd = -1;
         g.readable = false;
         g.writable = false;
-        g.abandoned = false;
-        g.state = SocketState::Closed;
+        g.d.closed();
         self.wake_waiters(g);
     }
 
     fn close(self: &Arc<Self>) {
-        let me = thread_id();
+        let (me, on_worker) = (thread_id(), self.engine.is_current_worker());
         let mut g = self.lock();
+        let mut entered = false;
         loop {
-            match g.state {
-                // Already closed; but see below: a callback may still be running.
-                SocketState::Closed => break,
-                // A close from a completion delivered by the close already running on this
-                // thread: that close finishes the job once the callback returns.
-                SocketState::Closing if g.runner == me => return,
-                // Another close is under way: help it end, then return once it has.
-                SocketState::Closing => break,
-                SocketState::Opening => g = self.wait(g),
-                SocketState::Open => {
-                    g = self.begin_close(g);
-                    break;
+            match g.d.close_step(me, on_worker, &mut entered) {
+                CloseStep::Return => return,
+                CloseStep::Wait => g = self.wait(g),
+                CloseStep::Begin => g = self.begin_close(g),
+                CloseStep::Finish => return self.finish_close(&mut g),
+                CloseStep::Deliver { nested } => {
+                    g = self.drive(g);
+                    if !nested {
+                        g.d.runner = 0;
+                    }
+                    return self.finish_close(&mut g);
+                }
+                CloseStep::Schedule => {
+                    drop(g);
+                    self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
+                    g = self.lock();
                 }
             }
-        }
-        loop {
-            if g.state != SocketState::Closing {
-                // Ended. A close from inside a completion ends it while that callback still runs
-                // on its thread: wait for it, so that no completion of this socket is running
-                // once any close has returned.
-                if g.state == SocketState::Closed && g.runner != 0 && g.runner != me {
-                    g = self.wait(g);
-                    continue;
-                }
-                return;
-            }
-            if !g.abandoned {
-                // The first close is still waiting for the kernel (it reaps by itself).
-                g = self.wait(g);
-                continue;
-            }
-            let nested = g.runner == me;
-            if g.runner == 0 && g.done.is_empty() {
-                self.finish_close(&mut g);
-                return;
-            }
-            if nested || (g.runner == 0 && self.engine.is_current_worker()) {
-                // Deliver here: we are the runner already, or a worker that must not wait for a
-                // task that may be queued behind it on this very thread.
-                g.runner = me;
-                g = self.drive(g);
-                if !nested {
-                    g.runner = 0;
-                }
-                self.finish_close(&mut g);
-                return;
-            }
-            if g.runner == 0 && !g.queued {
-                g.queued = true;
-                drop(g);
-                self.engine.schedule(Arc::clone(self) as Arc<dyn Source>);
-                g = self.lock();
-                continue;
-            }
-            g = self.wait(g);
         }
     }
 
@@ -709,8 +658,8 @@ impl Shared {
     /// of them, then abandons every pending operation into `done` (each queue in submission
     /// order). Submissions made after the state change see CLOSING.
     fn begin_close<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        g.state = SocketState::Closing;
-        g.abandoned = false;
+        g.d.state = SocketState::Closing;
+        g.d.abandoned = false;
         // Cancel what the kernel holds; from now on nothing new is submitted.
         let token = g.token;
         let busy = [
@@ -740,19 +689,10 @@ impl Shared {
         // What completed before the cancel keeps its result (a receive that got data is OK);
         // the rest is abandoned.
         self.progress(&mut g);
-        let sends: Vec<_> = g.sends.drain(..).collect();
+        let sends: Vec<_> = g.sends.drain(..).map(|p| p.op).collect();
         let recvs: Vec<_> = g.recvs.drain(..).collect();
-        let notifies: Vec<_> = g.notifies.drain(..).collect();
-        g.done
-            .extend(recvs.into_iter().map(Completion::abandoned_recv));
-        g.done
-            .extend(sends.into_iter().map(|p| Completion::abandoned_send(p.op)));
-        g.done.extend(
-            notifies
-                .into_iter()
-                .map(|(_, op)| Completion::abandoned_notify(op)),
-        );
-        g.abandoned = true;
+        let notifies: Vec<_> = g.notifies.drain(..).map(|(_, op)| op).collect();
+        g.d.abandon(recvs, sends, notifies);
         self.wake_waiters(&g);
         g
     }
@@ -761,14 +701,11 @@ impl Shared {
 impl Source for Shared {
     fn run(self: Arc<Self>) {
         let mut g = self.lock();
-        g.queued = false;
-        if g.runner != 0 {
+        if !g.d.start_run(thread_id()) {
             return;
         }
-        g.runner = thread_id();
         g = self.drive(g);
-        g.runner = 0;
-        if g.state == SocketState::Closing && g.abandoned {
+        if g.d.end_run() {
             self.finish_close(&mut g);
         }
         self.wake_waiters(&g);
