@@ -560,12 +560,10 @@ pub unsafe extern "C" fn async_socket_notify_io_async(
 mod tests {
     use super::*;
 
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn set_errno(value: c_int) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
         // SAFETY: the calling thread's errno slot, always valid.
-        unsafe {
-            *libc::__errno_location() = value
-        };
+        unsafe { *libc::__errno_location() = value };
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub const DEFAULT_MAX_THREAD_COUNT: u32 = asock::DEFAULT_MAX_THREAD_COUNT;
 pub struct EXECUTION_ENGINE_TAG {
     engine: ExecutionEngine,
     /// The parameters in effect (defaults filled in), returned by
-    /// `execution_engine_linux_get_parameters`.
+    /// `execution_engine_linux_get_parameters` (which Windows does not have).
+    #[cfg_attr(windows, allow(dead_code))]
     params: EXECUTION_ENGINE_PARAMETERS,
 }
 
