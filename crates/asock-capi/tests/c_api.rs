@@ -14,7 +14,8 @@
 //! `valgrind --error-exitcode=1 --leak-check=full` (waits scaled by `ASOCK_TEST_TIMEOUT_SCALE`,
 //! 5 by default there), and a deliberately leaking program must be caught.
 //!
-//! Linux only (the native libraries of the link line are Linux's).
+//! Linux only (the native libraries of the link line are Linux's). On Windows the same C programs
+//! (but test_custom_transport.c) run under Wine from `scripts/test-capi-windows.sh`.
 //!
 //! Needs a C compiler (`cc`, or `$CC`) and `nm`; the C++ header check needs `c++` (or `$CXX`)
 //! and is skipped, with a notice, when there is none, unless `ASOCK_CAPI_STRICT=1`

@@ -8,6 +8,9 @@
    3. Prints every enum value and the size and field offsets of every struct as "NAME VALUE"
       lines; the Rust test compares them with the Rust side's constants and layouts. */
 
+#ifdef _WIN32
+#include <winsock2.h> /* INVALID_SOCKET; before windows.h */
+#endif
 #include <stddef.h>
 #include <stdio.h>
 
@@ -29,7 +32,11 @@ static void (*const p_platform_deinit)(void) = platform_deinit;
 static EXECUTION_ENGINE_HANDLE (*const p_execution_engine_create)(const EXECUTION_ENGINE_PARAMETERS*) = execution_engine_create;
 static void (*const p_execution_engine_dec_ref)(EXECUTION_ENGINE_HANDLE) = execution_engine_dec_ref;
 static void (*const p_execution_engine_inc_ref)(EXECUTION_ENGINE_HANDLE) = execution_engine_inc_ref;
+#ifdef _WIN32
+static PTP_POOL (*const p_execution_engine_win32_get_threadpool)(EXECUTION_ENGINE_HANDLE) = execution_engine_win32_get_threadpool;
+#else
 static const EXECUTION_ENGINE_PARAMETERS* (*const p_execution_engine_linux_get_parameters)(EXECUTION_ENGINE_HANDLE) = execution_engine_linux_get_parameters;
+#endif
 
 /* socket_transport.h */
 static SOCKET_TRANSPORT_HANDLE (*const p_socket_transport_create_client)(void) = socket_transport_create_client;
@@ -79,7 +86,11 @@ STATIC_CHECK(socket_type, SOCKET_TYPE_INVALID == 0 && SOCKET_BINDING == 1 && SOC
 STATIC_CHECK(address_type, ADDRESS_TYPE_INVALID == 0 && ADDRESS_INET == 1 && ADDRESS_INET_6 == 2 && ADDRESS_NETBIOS == 3);
 STATIC_CHECK(defaults, DEFAULT_MIN_THREAD_COUNT == 4 && DEFAULT_MAX_THREAD_COUNT == 0);
 STATIC_CHECK(lengths, MAX_GET_HOST_NAME_LEN == 256 && MAX_LOCAL_ADDRESS_LEN == 22);
+#ifdef _WIN32
+STATIC_CHECK(invalid_socket, INVALID_SOCKET == (SOCKET)~(SOCKET)0 && sizeof(SOCKET_HANDLE) == sizeof(SOCKET));
+#else
 STATIC_CHECK(invalid_socket, INVALID_SOCKET == -1);
+#endif
 /* The Rust side passes every enum as an int. */
 STATIC_CHECK(enum_is_int, sizeof(ASYNC_SOCKET_SEND_SYNC_RESULT) == sizeof(int) && sizeof(SOCKET_TYPE) == sizeof(int) && sizeof(ADDRESS_TYPE) == sizeof(int));
 
@@ -93,7 +104,11 @@ int main(void)
     const void* all[] = {
         (const void*)&p_platform_init, (const void*)&p_platform_deinit,
         (const void*)&p_execution_engine_create, (const void*)&p_execution_engine_dec_ref,
+#ifdef _WIN32
+        (const void*)&p_execution_engine_inc_ref, (const void*)&p_execution_engine_win32_get_threadpool,
+#else
         (const void*)&p_execution_engine_inc_ref, (const void*)&p_execution_engine_linux_get_parameters,
+#endif
         (const void*)&p_socket_transport_create_client, (const void*)&p_socket_transport_create_server,
         (const void*)&p_socket_transport_create_from_socket, (const void*)&p_socket_transport_destroy,
         (const void*)&p_socket_transport_connect, (const void*)&p_socket_transport_listen,

@@ -86,9 +86,9 @@ static void on_notify_complete(void* context, ASYNC_SOCKET_NOTIFY_IO_RESULT noti
 
 /* Wraps a raw connected fd in a transport and opens an async socket on it; the (now empty)
    transport is destroyed at once, as a c-pal caller may. */
-static ASYNC_SOCKET_HANDLE open_on_fd(int fd)
+static ASYNC_SOCKET_HANDLE open_on_fd(RAW_SOCKET fd)
 {
-    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(fd);
+    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(to_handle(fd));
     CHECK(t != NULL, "create_from_socket failed");
     ASYNC_SOCKET_HANDLE s = async_socket_create(g_engine);
     CHECK(s != NULL, "async_socket_create failed");
@@ -105,7 +105,7 @@ static ASYNC_SOCKET_HANDLE open_on_fd(int fd)
 
 typedef struct PAIR_TAG
 {
-    int listener;
+    RAW_SOCKET listener;
     ASYNC_SOCKET_HANDLE client;
     ASYNC_SOCKET_HANDLE server;
 } PAIR;
@@ -114,7 +114,7 @@ static PAIR open_pair(void)
 {
     PAIR p;
     uint16_t port;
-    int c, s;
+    RAW_SOCKET c, s;
     p.listener = raw_listener(&port);
     raw_pair(p.listener, port, &c, &s);
     p.client = open_on_fd(c);
@@ -128,8 +128,23 @@ static void close_pair(PAIR* p)
     async_socket_close(p->client);
     async_socket_destroy(p->server);
     async_socket_destroy(p->client);
-    close(p->listener);
+    close_socket(p->listener);
 }
+
+/* What an operation still pending at close completes with. Linux: ABANDONED. Windows, by the
+   seed's Win32 rules: a send ERROR, a receive ABANDONED or ERROR (the cancelled I/O may report
+   either). */
+#ifdef _WIN32
+#define SEND_RESULT_AT_CLOSE ASYNC_SOCKET_SEND_ERROR
+#define RECEIVE_RESULT_AT_CLOSE_OK(r) ((r) == ASYNC_SOCKET_RECEIVE_ABANDONED || (r) == ASYNC_SOCKET_RECEIVE_ERROR)
+#else
+#define SEND_RESULT_AT_CLOSE ASYNC_SOCKET_SEND_ABANDONED
+#define RECEIVE_RESULT_AT_CLOSE_OK(r) ((r) == ASYNC_SOCKET_RECEIVE_ABANDONED)
+#endif
+
+#define CHECK_RECEIVE_AT_CLOSE(op)                                                                 \
+    CHECK(RECEIVE_RESULT_AT_CLOSE_OK(atomic_load(&(op)->result)), "receive pending at close: result %d", \
+          atomic_load(&(op)->result))
 
 /* Checks that an operation completed exactly once with the expected result, and that nothing
    more arrives a little later. */
@@ -139,6 +154,16 @@ static void expect_once(OP* op, int result, const char* what)
     sleep_ms(20);
     CHECK(atomic_load(&op->calls) == 1, "%s completed %d times", what, atomic_load(&op->calls));
     CHECK(atomic_load(&op->result) == result, "%s: result %d, expected %d", what, atomic_load(&op->result), result);
+    CHECK(atomic_load(&op->on_main_thread) == 0, "%s completed on the submitting thread", what);
+}
+
+/* expect_once for a receive still pending when its socket closed (see CHECK_RECEIVE_AT_CLOSE). */
+static void expect_receive_at_close(OP* op, const char* what)
+{
+    wait_at_least(&op->calls, 1, what);
+    sleep_ms(20);
+    CHECK(atomic_load(&op->calls) == 1, "%s completed %d times", what, atomic_load(&op->calls));
+    CHECK_RECEIVE_AT_CLOSE(op);
     CHECK(atomic_load(&op->on_main_thread) == 0, "%s completed on the submitting thread", what);
 }
 
@@ -159,8 +184,8 @@ static void connect_no_send_succeeds(void)
     /* Completed during close, before it returned. */
     CHECK_EQ_INT(1, atomic_load(&ra.calls));
     CHECK_EQ_INT(1, atomic_load(&rb.calls));
-    CHECK_EQ_INT(ASYNC_SOCKET_RECEIVE_ABANDONED, atomic_load(&ra.result));
-    CHECK_EQ_INT(ASYNC_SOCKET_RECEIVE_ABANDONED, atomic_load(&rb.result));
+    CHECK_RECEIVE_AT_CLOSE(&ra);
+    CHECK_RECEIVE_AT_CLOSE(&rb);
     close_pair(&p);
 }
 
@@ -203,11 +228,11 @@ static void receive_and_send_2_buffers_succeeds(void)
 static void when_server_socket_is_closed_receive_errors_on_client_side(void)
 {
     uint16_t port;
-    int c, s;
-    int listener = raw_listener(&port);
+    RAW_SOCKET c, s;
+    RAW_SOCKET listener = raw_listener(&port);
     raw_pair(listener, port, &c, &s);
     ASYNC_SOCKET_HANDLE client = open_on_fd(c);
-    close(s); /* the peer goes away first */
+    close_socket(s); /* the peer goes away first */
     unsigned char in[1];
     ASYNC_SOCKET_BUFFER rb = { in, 1 };
     OP r;
@@ -217,7 +242,7 @@ static void when_server_socket_is_closed_receive_errors_on_client_side(void)
     CHECK_EQ_INT(0, atomic_load(&r.bytes));
     async_socket_close(client);
     async_socket_destroy(client);
-    close(listener);
+    close_socket(listener);
 }
 
 static void multiple_sends_and_receives_succeeds(void)
@@ -311,13 +336,13 @@ static void scheduling_1000_sockets_items(void)
     CHECK(clients != NULL && servers != NULL && in != NULL, "out of memory");
     static unsigned char payload[4] = { 'a', 'b', 'c', 'd' };
     uint16_t port;
-    int listener = raw_listener(&port);
+    RAW_SOCKET listener = raw_listener(&port);
     atomic_store(&g_many_sends_ok, 0);
     atomic_store(&g_many_bytes, 0);
     atomic_store(&g_many_bad, 0);
     for (int i = 0; i < pairs; i++)
     {
-        int c, s;
+        RAW_SOCKET c, s;
         raw_pair(listener, port, &c, &s);
         clients[i] = open_on_fd(c);
         servers[i] = open_on_fd(s);
@@ -341,7 +366,7 @@ static void scheduling_1000_sockets_items(void)
         async_socket_destroy(clients[i]);
         async_socket_destroy(servers[i]);
     }
-    close(listener);
+    close_socket(listener);
     free(clients);
     free(servers);
     free(in);
@@ -368,27 +393,45 @@ static void close_with_pending_operations_abandons_each_exactly_once(void)
     /* The peer never reads: the send stays back-pressured; nothing ever arrives to receive. */
     CHECK_EQ_INT(ASYNC_SOCKET_SEND_SYNC_OK, async_socket_send_async(p.client, &sb, 1, on_send_complete, &s));
     CHECK_EQ_INT(0, async_socket_receive_async(p.client, &rb, 1, on_receive_complete, &r));
+#ifdef _WIN32
+    /* No notify_io on Windows (SRS_ASYNC_SOCKET_WIN32_04_002): refused, never completes. */
+    CHECK(async_socket_notify_io_async(p.client, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_notify_complete, &n_in) != 0, "notify IN accepted on Windows");
+#else
     CHECK_EQ_INT(0, async_socket_notify_io_async(p.client, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_notify_complete, &n_in));
+#endif
     sleep_ms(50);
     CHECK_EQ_INT(0, atomic_load(&s.calls));
     CHECK_EQ_INT(0, atomic_load(&r.calls));
     CHECK_EQ_INT(0, atomic_load(&n_in.calls));
     /* The send buffer is full, so OUT is pending too. */
+#ifdef _WIN32
+    CHECK(async_socket_notify_io_async(p.client, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_complete, &n_out) != 0, "notify OUT accepted on Windows");
+#else
     CHECK_EQ_INT(0, async_socket_notify_io_async(p.client, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_complete, &n_out));
+#endif
     sleep_ms(20);
     CHECK_EQ_INT(0, atomic_load(&n_out.calls));
 
     async_socket_close(p.client);
-    /* Every pending completion ran, exactly once, ABANDONED, before close returned. */
+    /* Every pending completion ran, exactly once, ABANDONED (Windows: see SEND_RESULT_AT_CLOSE),
+       before close returned. */
+#ifdef _WIN32
+    const int notifies = 0; /* refused above */
+#else
+    const int notifies = 1;
+#endif
     CHECK_EQ_INT(1, atomic_load(&s.calls));
     CHECK_EQ_INT(1, atomic_load(&r.calls));
-    CHECK_EQ_INT(1, atomic_load(&n_in.calls));
-    CHECK_EQ_INT(1, atomic_load(&n_out.calls));
-    CHECK_EQ_INT(ASYNC_SOCKET_SEND_ABANDONED, atomic_load(&s.result));
-    CHECK_EQ_INT(ASYNC_SOCKET_RECEIVE_ABANDONED, atomic_load(&r.result));
+    CHECK_EQ_INT(notifies, atomic_load(&n_in.calls));
+    CHECK_EQ_INT(notifies, atomic_load(&n_out.calls));
+    CHECK_EQ_INT(SEND_RESULT_AT_CLOSE, atomic_load(&s.result));
+    CHECK_RECEIVE_AT_CLOSE(&r);
     CHECK_EQ_INT(0, atomic_load(&r.bytes));
-    CHECK_EQ_INT(ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED, atomic_load(&n_in.result));
-    CHECK_EQ_INT(ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED, atomic_load(&n_out.result));
+    if (notifies)
+    {
+        CHECK_EQ_INT(ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED, atomic_load(&n_in.result));
+        CHECK_EQ_INT(ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED, atomic_load(&n_out.result));
+    }
     CHECK_EQ_INT(0, atomic_load(&s.on_main_thread) + atomic_load(&r.on_main_thread));
 
     /* CLOSED: new operations are refused synchronously and never complete. */
@@ -400,7 +443,7 @@ static void close_with_pending_operations_abandons_each_exactly_once(void)
     async_socket_close(p.client); /* idempotent */
     sleep_ms(20);
     CHECK_EQ_INT(0, atomic_load(&late.calls));
-    CHECK(atomic_load(&s.calls) == 1 && atomic_load(&r.calls) == 1 && atomic_load(&n_in.calls) == 1 && atomic_load(&n_out.calls) == 1,
+    CHECK(atomic_load(&s.calls) == 1 && atomic_load(&r.calls) == 1 && atomic_load(&n_in.calls) == notifies && atomic_load(&n_out.calls) == notifies,
           "a completion ran again after close");
     close_pair(&p);
     free(big);
@@ -419,10 +462,10 @@ static void destroy_with_pending_operations_abandons_each_exactly_once(void)
     async_socket_destroy(p.server); /* implicit close */
     CHECK_EQ_INT(1, atomic_load(&r1.calls));
     CHECK_EQ_INT(1, atomic_load(&r2.calls));
-    CHECK_EQ_INT(ASYNC_SOCKET_RECEIVE_ABANDONED, atomic_load(&r1.result));
-    CHECK_EQ_INT(ASYNC_SOCKET_RECEIVE_ABANDONED, atomic_load(&r2.result));
+    CHECK_RECEIVE_AT_CLOSE(&r1);
+    CHECK_RECEIVE_AT_CLOSE(&r2);
     async_socket_destroy(p.client);
-    close(p.listener);
+    close_socket(p.listener);
 }
 
 static void close_from_inside_a_completion_does_not_deadlock(void)
@@ -441,7 +484,7 @@ static void close_from_inside_a_completion_does_not_deadlock(void)
     ASYNC_SOCKET_BUFFER sb = { out, 4 };
     CHECK_EQ_INT(ASYNC_SOCKET_SEND_SYNC_OK, async_socket_send_async(p.server, &sb, 1, on_send_complete, &s));
     expect_once(&r1, ASYNC_SOCKET_RECEIVE_OK, "receive that closes");
-    expect_once(&r2, ASYNC_SOCKET_RECEIVE_ABANDONED, "receive behind it");
+    expect_receive_at_close(&r2, "receive behind it");
     expect_once(&s, ASYNC_SOCKET_SEND_OK, "send");
 
     /* A send completion that closes its socket. */
@@ -474,7 +517,7 @@ static void concurrent_closes_both_wait_for_closed(void)
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
     CHECK_EQ_INT(1, atomic_load(&r.calls));
-    CHECK_EQ_INT(ASYNC_SOCKET_RECEIVE_ABANDONED, atomic_load(&r.result));
+    CHECK_RECEIVE_AT_CLOSE(&r);
     close_pair(&p);
 }
 
@@ -483,14 +526,14 @@ static void concurrent_closes_both_wait_for_closed(void)
 static void reopen_after_close_with_a_new_transport_works(void)
 {
     uint16_t port;
-    int listener = raw_listener(&port);
+    RAW_SOCKET listener = raw_listener(&port);
     ASYNC_SOCKET_HANDLE s = async_socket_create(g_engine);
     CHECK(s != NULL, "create failed");
     for (int round = 0; round < 3; round++)
     {
-        int c, peer;
+        RAW_SOCKET c, peer;
         raw_pair(listener, port, &c, &peer);
-        SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(c);
+        SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(to_handle(c));
         OP o;
         op_init(&o);
         CHECK_EQ_INT(0, async_socket_open_async(s, t, on_open_complete, &o));
@@ -506,26 +549,25 @@ static void reopen_after_close_with_a_new_transport_works(void)
         CHECK(memcmp(in, out, 3) == 0, "content differs");
         async_socket_close(s);
         /* The async socket closed its socket: the peer reads the end of stream. */
-        struct pollfd pf = { peer, POLLIN, 0 };
-        CHECK(poll(&pf, 1, (int)test_timeout_ms()) == 1, "peer never saw the close");
-        CHECK_EQ_INT(0, recv(peer, in, 1, 0));
-        close(peer);
+        CHECK(poll_socket(peer, POLLIN, (int)test_timeout_ms()) == 1, "peer never saw the close");
+        CHECK_EQ_INT(0, recv(peer, (char*)in, 1, 0));
+        close_socket(peer);
         socket_transport_destroy(t);
     }
     async_socket_destroy(s);
-    close(listener);
+    close_socket(listener);
 }
 
 static void open_failures_leave_the_transport_to_the_caller(void)
 {
     uint16_t port;
-    int listener = raw_listener(&port);
-    int c, peer, c2, peer2;
+    RAW_SOCKET listener = raw_listener(&port);
+    RAW_SOCKET c, peer, c2, peer2;
     raw_pair(listener, port, &c, &peer);
     raw_pair(listener, port, &c2, &peer2);
     ASYNC_SOCKET_HANDLE s = async_socket_create(g_engine);
-    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(c);
-    SOCKET_TRANSPORT_HANDLE t2 = socket_transport_create_from_socket(c2);
+    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(to_handle(c));
+    SOCKET_TRANSPORT_HANDLE t2 = socket_transport_create_from_socket(to_handle(c2));
     OP o;
     op_init(&o);
 
@@ -561,18 +603,18 @@ static void open_failures_leave_the_transport_to_the_caller(void)
     socket_transport_destroy(empty);
     async_socket_destroy(s);
     socket_transport_destroy(t);
-    close(peer);
-    close(peer2);
-    close(listener);
+    close_socket(peer);
+    close_socket(peer2);
+    close_socket(listener);
 }
 
 static void handed_over_transport_is_empty_and_harmless(void)
 {
     uint16_t port;
-    int listener = raw_listener(&port);
-    int c, peer;
+    RAW_SOCKET listener = raw_listener(&port);
+    RAW_SOCKET c, peer;
     raw_pair(listener, port, &c, &peer);
-    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(c);
+    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(to_handle(c));
     ASYNC_SOCKET_HANDLE s = async_socket_create(g_engine);
     OP o;
     op_init(&o);
@@ -588,7 +630,7 @@ static void handed_over_transport_is_empty_and_harmless(void)
     /* What c-pal callers do afterwards: disconnect and destroy. Neither touches the connection. */
     socket_transport_disconnect(t);
     socket_transport_destroy(t);
-    CHECK(fcntl(c, F_GETFD) >= 0, "the async socket's descriptor was closed by the transport");
+    CHECK(socket_is_open(c), "the async socket's descriptor was closed by the transport");
 
     unsigned char out[3] = { 7, 7, 7 };
     ASYNC_SOCKET_BUFFER sb = { out, 3 };
@@ -601,8 +643,8 @@ static void handed_over_transport_is_empty_and_harmless(void)
     CHECK(memcmp(in, out, 3) == 0, "content differs");
 
     async_socket_destroy(s);
-    close(peer);
-    close(listener);
+    close_socket(peer);
+    close_socket(listener);
 }
 
 static void reused_transport_handle_can_connect_again(void)
@@ -639,6 +681,15 @@ static void notify_in_and_out_complete_once(void)
     OP out, in;
     op_init(&out);
     op_init(&in);
+#ifdef _WIN32
+    /* No notify_io on Windows (SRS_ASYNC_SOCKET_WIN32_04_002): refused, never completes. */
+    CHECK(async_socket_notify_io_async(p.client, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_complete, &out) != 0, "notify OUT accepted");
+    CHECK(async_socket_notify_io_async(p.client, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_notify_complete, &in) != 0, "notify IN accepted");
+    sleep_ms(30);
+    CHECK_EQ_INT(0, atomic_load(&out.calls) + atomic_load(&in.calls));
+    close_pair(&p);
+    return;
+#endif
     CHECK_EQ_INT(0, async_socket_notify_io_async(p.client, ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT, on_notify_complete, &out));
     expect_once(&out, ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT, "notify OUT");
     CHECK_EQ_INT(0, async_socket_notify_io_async(p.client, ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, on_notify_complete, &in));
@@ -668,8 +719,8 @@ static void notify_in_and_out_complete_once(void)
 static void sends_complete_in_order_without_interleaving_under_back_pressure(void)
 {
     uint16_t port;
-    int listener = raw_listener(&port);
-    int c, peer;
+    RAW_SOCKET listener = raw_listener(&port);
+    RAW_SOCKET c, peer;
     raw_pair(listener, port, &c, &peer);
     ASYNC_SOCKET_HANDLE s = open_on_fd(c);
     unsigned char* data = malloc((size_t)ORDERED_SENDS * ORDERED_SIZE);
@@ -695,8 +746,8 @@ static void sends_complete_in_order_without_interleaving_under_back_pressure(voi
         expect_once(&ops[i], ASYNC_SOCKET_SEND_OK, "ordered send");
     }
     async_socket_destroy(s);
-    close(peer);
-    close(listener);
+    close_socket(peer);
+    close_socket(listener);
     free(data);
     free(got);
 }
@@ -727,13 +778,13 @@ static void engine_released_early_keeps_running_for_its_sockets(void)
 static void peer_data_before_close_is_delivered_before_abandoned(void)
 {
     uint16_t port;
-    int listener = raw_listener(&port);
-    int c, peer;
+    RAW_SOCKET listener = raw_listener(&port);
+    RAW_SOCKET c, peer;
     raw_pair(listener, port, &c, &peer);
     ASYNC_SOCKET_HANDLE s = open_on_fd(c);
     unsigned char msg[5] = { 'h', 'e', 'l', 'l', 'o' };
-    CHECK_EQ_INT(5, send(peer, msg, 5, MSG_NOSIGNAL));
-    close(peer);
+    CHECK_EQ_INT(5, send(peer, (const char*)msg, 5, MSG_NOSIGNAL));
+    close_socket(peer);
     sleep_ms(20);
     unsigned char in[16];
     ASYNC_SOCKET_BUFFER rb = { in, sizeof(in) };
@@ -747,7 +798,7 @@ static void peer_data_before_close_is_delivered_before_abandoned(void)
     CHECK_EQ_INT(0, async_socket_receive_async(s, &rb, 1, on_receive_complete, &r2));
     expect_once(&r2, ASYNC_SOCKET_RECEIVE_ABANDONED, "receive at end of stream");
     async_socket_destroy(s);
-    close(listener);
+    close_socket(listener);
 }
 
 int main(void)

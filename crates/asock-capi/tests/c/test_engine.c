@@ -7,6 +7,11 @@
 
 #include "test_util.h"
 
+#ifdef _WIN32
+/* Windows has execution_engine_win32_get_threadpool instead of the Linux parameters getter. */
+#include "c_pal/execution_engine_win32.h"
+#endif
+
 static void platform_init_and_deinit_are_harmless(void)
 {
     CHECK_EQ_INT(0, platform_init());
@@ -20,10 +25,16 @@ static void create_with_null_parameters_uses_the_defaults(void)
 {
     EXECUTION_ENGINE_HANDLE engine = execution_engine_create(NULL);
     CHECK(engine != NULL, "execution_engine_create(NULL) failed");
+#ifdef _WIN32
+    PTP_POOL pool = execution_engine_win32_get_threadpool(engine);
+    CHECK(pool != NULL, "no thread pool");
+    CHECK(execution_engine_win32_get_threadpool(engine) == pool, "the thread pool changed");
+#else
     const EXECUTION_ENGINE_PARAMETERS* p = execution_engine_linux_get_parameters(engine);
     CHECK(p != NULL, "no parameters");
     CHECK_EQ_INT(DEFAULT_MIN_THREAD_COUNT, p->min_thread_count);
     CHECK_EQ_INT(DEFAULT_MAX_THREAD_COUNT, p->max_thread_count);
+#endif
     execution_engine_dec_ref(engine);
 }
 
@@ -32,9 +43,13 @@ static void create_with_parameters_keeps_them(void)
     EXECUTION_ENGINE_PARAMETERS params = { 2, 8 };
     EXECUTION_ENGINE_HANDLE engine = execution_engine_create(&params);
     CHECK(engine != NULL, "create {2, 8} failed");
+#ifdef _WIN32
+    CHECK(execution_engine_win32_get_threadpool(engine) != NULL, "no thread pool");
+#else
     const EXECUTION_ENGINE_PARAMETERS* p = execution_engine_linux_get_parameters(engine);
     CHECK_EQ_INT(2, p->min_thread_count);
     CHECK_EQ_INT(8, p->max_thread_count);
+#endif
     execution_engine_dec_ref(engine);
 }
 
@@ -60,7 +75,11 @@ static void null_handles_are_ignored(void)
 {
     execution_engine_inc_ref(NULL);
     execution_engine_dec_ref(NULL);
+#ifdef _WIN32
+    CHECK(execution_engine_win32_get_threadpool(NULL) == NULL, "get_threadpool(NULL) must be NULL");
+#else
     CHECK(execution_engine_linux_get_parameters(NULL) == NULL, "get_parameters(NULL) must be NULL");
+#endif
 }
 
 static void references_are_counted(void)

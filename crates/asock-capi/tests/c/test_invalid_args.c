@@ -68,7 +68,12 @@ static void create_rejects_null_engine_and_functions(void)
     CHECK(async_socket_create_with_transport(g_engine, NULL, NULL, dummy_recv, NULL) == NULL, "create_with_transport(on_send NULL)");
     CHECK(async_socket_create_with_transport(g_engine, dummy_send, NULL, NULL, NULL) == NULL, "create_with_transport(on_recv NULL)");
     ASYNC_SOCKET_HANDLE s = async_socket_create_with_transport(g_engine, dummy_send, NULL, dummy_recv, NULL);
+#ifdef _WIN32
+    /* No custom transports on Windows (SRS_ASYNC_SOCKET_WIN32_04_001): NULL even when valid. */
+    CHECK(s == NULL, "create_with_transport succeeded on Windows");
+#else
     CHECK(s != NULL, "create_with_transport with NULL contexts failed");
+#endif
     async_socket_destroy(s);
 }
 
@@ -102,10 +107,10 @@ static void closed_socket_argument_errors_come_before_state_errors(void)
 static void open_socket_argument_errors_promise_nothing(void)
 {
     uint16_t port;
-    int listener = raw_listener(&port);
-    int c, peer;
+    RAW_SOCKET listener = raw_listener(&port);
+    RAW_SOCKET c, peer;
     raw_pair(listener, port, &c, &peer);
-    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(c);
+    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(to_handle(c));
     ASYNC_SOCKET_HANDLE s = async_socket_create(g_engine);
     CHECK_EQ_INT(0, async_socket_open_async(s, t, count_open, NULL)); /* NULL context is allowed */
     CHECK_EQ_INT(1, atomic_load(&g_callbacks));
@@ -117,8 +122,8 @@ static void open_socket_argument_errors_promise_nothing(void)
     async_socket_destroy(s);
     socket_transport_destroy(t);
     CHECK_EQ_INT(1, atomic_load(&g_callbacks));
-    close(peer);
-    close(listener);
+    close_socket(peer);
+    close_socket(listener);
     atomic_store(&g_callbacks, 0);
 }
 
