@@ -111,6 +111,9 @@ if ! "$CARGO" test "${build[@]}" "${targets[@]}" 2>&1 | tee "$log"; then
   fi
 fi
 
+echo "== Windows: C ABI (asock-capi) C tests under Wine"
+bash scripts/test-capi-windows.sh
+
 wineserver -k 2>/dev/null || true
 end=$(date +%s)
 echo "Windows part took $(( end - start )) s (packages $(( apt_done - start )) s)"
