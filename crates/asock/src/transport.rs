@@ -567,7 +567,7 @@ impl SocketTransport {
                     let Some(remaining) = deadline.remaining() else {
                         return Ok(None);
                     };
-                    match sys::poll_one(listener, sys::Interest::Read, remaining) {
+                    match sys::poll_one(listener, Interest::Read, remaining) {
                         Ok(true) => continue,
                         Ok(false) => return Ok(None),
                         Err(err) => return Err(map_accept_error(err)),
@@ -648,7 +648,7 @@ impl SocketTransport {
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(err) = sys::poll_one(socket, sys::Interest::Write, None) {
+                    if let Err(err) = sys::poll_one(socket, Interest::Write, None) {
                         return fail(SendErrorKind::Failed(err), sent);
                     }
                 }
@@ -737,7 +737,7 @@ impl SocketTransport {
                 return Err(TransportReceiveError::WouldBlock);
             };
             let socket = self.socket().ok_or(TransportReceiveError::NotOpen)?;
-            match sys::poll_one(socket, sys::Interest::Read, remaining) {
+            match sys::poll_one(socket, Interest::Read, remaining) {
                 Ok(true) => {}
                 Ok(false) => return Err(TransportReceiveError::WouldBlock),
                 Err(err) => return Err(TransportReceiveError::Error(err)),
@@ -883,6 +883,13 @@ impl Deadline {
 
 /// The unix-only pieces: `poll(2)`, `gethostname(2)`, `getifaddrs(3)` and
 /// errno classification.
+/// What the OS layer's `poll_one` waits for.
+#[derive(Clone, Copy)]
+enum Interest {
+    Read,
+    Write,
+}
+
 #[cfg(unix)]
 mod sys {
     use std::ffi::c_int;
@@ -893,7 +900,7 @@ mod sys {
 
     use socket2::Socket;
 
-    use super::{AddressType, LocalAddress};
+    use super::{AddressType, Interest, LocalAddress};
 
     /// Flags added to every `sendmsg(2)`: no `SIGPIPE` where the flag exists.
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -909,13 +916,6 @@ mod sys {
 
     /// The backlog of [`super::SocketTransport::listen`].
     pub(super) const SOMAXCONN: c_int = libc::SOMAXCONN;
-
-    /// What [`poll_one`] waits for.
-    #[derive(Clone, Copy)]
-    pub(super) enum Interest {
-        Read,
-        Write,
-    }
 
     /// Waits until `socket` is ready for `interest` (or has an error or a
     /// hang-up) or `timeout` passes (`None` = no timeout). `Ok(true)` when
@@ -1093,7 +1093,7 @@ mod sys {
         WSAEPROTONOSUPPORT, WSAPOLLFD,
     };
 
-    use super::{AddressType, LocalAddress};
+    use super::{AddressType, Interest, LocalAddress};
 
     /// Flags added to every send: none (Windows raises no `SIGPIPE`).
     pub(super) const SEND_FLAGS: c_int = 0;
@@ -1104,13 +1104,6 @@ mod sys {
     /// The backlog of [`super::SocketTransport::listen`]: Winsock's
     /// `SOMAXCONN` (a reasonable maximum chosen by the provider).
     pub(super) const SOMAXCONN: c_int = windows_sys::Win32::Networking::WinSock::SOMAXCONN as c_int;
-
-    /// What [`poll_one`] waits for.
-    #[derive(Clone, Copy)]
-    pub(super) enum Interest {
-        Read,
-        Write,
-    }
 
     /// Waits until `socket` is ready for `interest` (or has an error or a
     /// hang-up) or `timeout` passes (`None` = no timeout), with `WSAPoll`.
