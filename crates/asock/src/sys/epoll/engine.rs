@@ -416,7 +416,13 @@ impl<D: Driver> Workers<D> {
         loop {
             let next = WORKER.with(|w| w.borrow_mut().as_mut().and_then(|l| l.queue.pop_front()));
             match next {
-                Some(t) => t.run(),
+                // User code is contained where it is called (callbacks, transports, jobs); this
+                // keeps the worker alive whatever else a task's run unwinds with.
+                Some(t) => {
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.run())).is_err() {
+                        eprintln!("asock: a task panicked on an engine worker; the worker goes on");
+                    }
+                }
                 None => return,
             }
         }
@@ -505,7 +511,6 @@ impl<D: Driver> Workers<D> {
         let mut ready: Vec<Task> = Vec::new();
         self.driver.wait(events, block, &mut ready);
         self.in_epoll.store(false, SeqCst);
-        let started = Instant::now();
         self.busy_since.store(self.now_ms(), Relaxed);
         if ready.is_empty() {
             return;
@@ -513,6 +518,9 @@ impl<D: Driver> Workers<D> {
         if self.last_batch_ns.load(Relaxed) > D::HANDOFF.as_nanos() as u64 {
             self.hand_off(my_gen);
         }
+        // The batch is timed from here: the hand-off's own wake-up must not count in it, or the
+        // next batch would look long and hand off again, on and on.
+        let started = Instant::now();
         // Several ready sockets: keep the first half here, share the rest with a parked worker
         // (one lock, one wake-up per batch).
         let keep = if ready.len() >= D::SHARE_FROM {
