@@ -11,6 +11,12 @@
 //! promises the memory outlives the completion.
 
 /// A buffer whose bytes can be sent. Implemented for the common owned byte containers.
+///
+/// The library calls [`as_bytes`](Self::as_bytes) exactly **once** per buffer, when the
+/// operation is submitted (that call is the argument check too), and then works from the slice
+/// it got until it hands the buffer back: a buffer cannot change the bytes of an accepted
+/// operation, and an operation costs time linear in its number of buffers. A panic in
+/// `as_bytes` is caught: the submission is refused and the buffers are handed back.
 pub trait IoBuf: Send + 'static {
     /// The bytes to send, in order.
     fn as_bytes(&self) -> &[u8];
@@ -18,6 +24,9 @@ pub trait IoBuf: Send + 'static {
 
 /// A buffer that can be received into: all of its bytes (for a `Vec<u8>`, its length, not its
 /// capacity) may be overwritten.
+///
+/// As for [`IoBuf`], [`as_bytes_mut`](Self::as_bytes_mut) is called once per buffer, at
+/// submission (and `as_bytes` not at all for a receive).
 pub trait IoBufMut: IoBuf {
     /// The bytes the receive may fill, in order.
     fn as_bytes_mut(&mut self) -> &mut [u8];

@@ -84,6 +84,10 @@ pub struct AsyncSocket {
     engine: ExecutionEngine,
     #[cfg(feature = "tracing")]
     id: u64,
+    /// Windows: bytes of sends accepted and not yet completed (the Linux backends count them
+    /// themselves).
+    #[cfg(windows)]
+    pending_sends: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AsyncSocket {
@@ -94,6 +98,8 @@ impl AsyncSocket {
             engine: engine.clone(),
             #[cfg(feature = "tracing")]
             id: crate::trace::next_id(),
+            #[cfg(windows)]
+            pending_sends: Default::default(),
         })
     }
 
@@ -117,6 +123,8 @@ impl AsyncSocket {
             engine: engine.clone(),
             #[cfg(feature = "tracing")]
             id: crate::trace::next_id(),
+            #[cfg(windows)]
+            pending_sends: Default::default(),
         })
     }
 
@@ -128,6 +136,23 @@ impl AsyncSocket {
     /// Where the socket is in its lifecycle.
     pub fn state(&self) -> SocketState {
         self.io.state()
+    }
+
+    /// Bytes of sends that were accepted and whose completion has not run yet: what this socket
+    /// holds for a peer that reads slowly.
+    ///
+    /// Sends are never refused for being too many (as in c-pal), so a caller that produces data
+    /// faster than the peer reads it should watch this figure and wait (for a send completion)
+    /// when it is above its budget. Each queued send costs its own buffers plus the operation
+    /// record (its callback, and room for 4 buffer descriptors; 16 bytes more per descriptor
+    /// beyond 4), about a hundred bytes for a one-buffer send with a small callback.
+    pub fn pending_send_bytes(&self) -> u64 {
+        #[cfg(not(windows))]
+        return self.io.pending_send_bytes() as u64;
+        #[cfg(windows)]
+        return self
+            .pending_sends
+            .load(std::sync::atomic::Ordering::Relaxed) as u64;
     }
 
     /// Opens the async socket on a connected transport, which it then owns and closes at
@@ -213,22 +238,45 @@ impl AsyncSocket {
         B: IoBuf,
         F: FnOnce(SendResult, Vec<B>) + Send + 'static,
     {
-        let total =
-            match validate::buffers(bufs.len(), bufs.iter().map(|b| (true, b.as_bytes().len()))) {
-                Ok(t) => t,
-                Err(why) => {
-                    return Err(SubmitError::new(
-                        SubmitErrorKind::InvalidArgument(why),
-                        bufs,
-                    ))
-                }
-            };
         #[cfg(feature = "tracing")]
-        let on_complete = crate::trace::send_done(self.id, total, on_complete);
-        let op = ops::send_op(bufs, on_complete);
-        self.io
-            .submit_send(op, total as usize)
-            .map_err(|(kind, op)| SubmitError::new(kind, ops::reclaimed(op.reclaim())))
+        let (on_complete, traced_total) = crate::trace::send_done(self.id, on_complete);
+        #[cfg(windows)]
+        let (on_complete, pending) = {
+            use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+            use std::sync::Arc;
+            // The send's total is known once its buffers are captured (asked once, below).
+            let this_op = Arc::new(AtomicUsize::new(0));
+            let (counter, op_total) = (Arc::clone(&self.pending_sends), Arc::clone(&this_op));
+            let cb = move |r, bufs| {
+                counter.fetch_sub(op_total.load(Relaxed), Relaxed);
+                on_complete(r, bufs)
+            };
+            (cb, this_op)
+        };
+        let op = match ops::send_op(bufs, on_complete) {
+            Ok(op) => op,
+            Err((why, bufs)) => {
+                return Err(SubmitError::new(
+                    SubmitErrorKind::InvalidArgument(why),
+                    bufs,
+                ))
+            }
+        };
+        let total = op.slots().total();
+        #[cfg(feature = "tracing")]
+        traced_total.store(total, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(windows)]
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            pending.store(total, Relaxed);
+            self.pending_sends.fetch_add(total, Relaxed);
+        }
+        self.io.submit_send(op, total).map_err(|(kind, op)| {
+            #[cfg(windows)]
+            self.pending_sends
+                .fetch_sub(total, std::sync::atomic::Ordering::Relaxed);
+            SubmitError::new(kind, ops::reclaimed(op.reclaim()))
+        })
     }
 
     /// Receives into `bufs`, filling them in order like `readv`, and calls `on_complete` with the
@@ -244,17 +292,17 @@ impl AsyncSocket {
         B: IoBufMut,
         F: FnOnce(ReceiveResult, u32, Vec<B>) + Send + 'static,
     {
-        if let Err(why) =
-            validate::buffers(bufs.len(), bufs.iter().map(|b| (true, b.as_bytes().len())))
-        {
-            return Err(SubmitError::new(
-                SubmitErrorKind::InvalidArgument(why),
-                bufs,
-            ));
-        }
         #[cfg(feature = "tracing")]
         let on_complete = crate::trace::receive_done(self.id, on_complete);
-        let op = ops::recv_op(bufs, on_complete);
+        let op = match ops::recv_op(bufs, on_complete) {
+            Ok(op) => op,
+            Err((why, bufs)) => {
+                return Err(SubmitError::new(
+                    SubmitErrorKind::InvalidArgument(why),
+                    bufs,
+                ))
+            }
+        };
         self.io
             .submit_recv(op)
             .map_err(|(kind, op)| SubmitError::new(kind, ops::reclaimed(op.reclaim())))

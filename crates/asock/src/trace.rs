@@ -64,20 +64,27 @@ mod imp {
         }
     }
 
-    /// Wraps a send callback to report its completion.
+    /// Wraps a send callback to report its completion; the send's total is stored in the
+    /// returned cell once its buffers have been captured (they are asked for their bytes once).
     pub(crate) fn send_done<B>(
         id: u64,
-        bytes: u32,
         f: impl FnOnce(SendResult, Vec<B>) + Send + 'static,
-    ) -> impl FnOnce(SendResult, Vec<B>) + Send + 'static {
-        move |result, bufs| {
+    ) -> (
+        impl FnOnce(SendResult, Vec<B>) + Send + 'static,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let total = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cell = std::sync::Arc::clone(&total);
+        let wrapped = move |result, bufs| {
+            let bytes = total.load(std::sync::atomic::Ordering::Relaxed);
             if result == SendResult::Ok {
                 tracing::trace!(target: "asock", socket = id, ?result, bytes, "send complete");
             } else {
                 tracing::debug!(target: "asock", socket = id, ?result, bytes, "send complete");
             }
             f(result, bufs)
-        }
+        };
+        (wrapped, cell)
     }
 
     /// Wraps a receive callback to report its completion.

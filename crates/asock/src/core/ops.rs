@@ -3,14 +3,197 @@
 //! backends guarantee it runs at least once (every accepted operation ends in a [`Completion`]).
 
 use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::buf::{IoBuf, IoBufMut};
+use crate::core::validate;
 use crate::result::{NotifyResult, ReceiveResult, SendResult};
+
+/// One buffer as the operating system is told about it: where its bytes start and how many
+/// there are. The layout is `struct iovec`'s (`base`, then `len`), so a slice of slots can be
+/// handed to `sendmsg` / `readv` as it is.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    /// The first byte.
+    pub(crate) base: *mut u8,
+    /// The number of bytes.
+    pub(crate) len: usize,
+}
+
+/// Slots kept in the operation itself, for the common case of a few buffers.
+const INLINE: usize = 4;
+
+/// The buffers of one operation as the OS sees them, captured **once**, when the operation is
+/// submitted, with a cursor over the bytes already transferred.
+///
+/// Capturing once is what makes the cost of an operation linear in its number of buffers, and
+/// what makes the library immune to a buffer type that reports other bytes on a later call: the
+/// library asks each buffer for its bytes exactly once (`IoBuf::as_bytes` /
+/// `IoBufMut::as_bytes_mut`) and never again until it hands the buffer back.
+///
+/// The slots point into the operation's own buffers, which the operation owns (and which do not
+/// move: they sit in the heap allocation of the boxed operation or behind their own pointer)
+/// until it completes; the slots live in the same box, so their address is stable too (an
+/// io_uring SQE may point at them).
+pub(crate) struct Slots {
+    inline: [Slot; INLINE],
+    heap: Vec<Slot>,
+    count: usize,
+    /// The first slot with bytes left to transfer (its `base` / `len` already advanced past
+    /// what was transferred of it).
+    first: usize,
+    total: usize,
+    done: usize,
+}
+
+// SAFETY: the raw pointers describe memory owned by the same operation (its buffers, which are
+// `Send`), and move between threads together with it; nothing else reaches them.
+unsafe impl Send for Slots {}
+
+impl Slots {
+    fn new(count: usize) -> Self {
+        let empty = Slot {
+            base: std::ptr::null_mut(),
+            len: 0,
+        };
+        Slots {
+            inline: [empty; INLINE],
+            heap: if count > INLINE {
+                Vec::with_capacity(count)
+            } else {
+                Vec::new()
+            },
+            count: 0,
+            first: 0,
+            total: 0,
+            done: 0,
+        }
+    }
+
+    fn push(&mut self, slot: Slot) {
+        if self.heap.capacity() == 0 {
+            self.inline[self.count] = slot;
+        } else {
+            self.heap.push(slot);
+        }
+        self.count += 1;
+        self.total += slot.len;
+    }
+
+    fn all(&self) -> &[Slot] {
+        if self.heap.capacity() == 0 {
+            &self.inline[..self.count]
+        } else {
+            &self.heap
+        }
+    }
+
+    fn all_mut(&mut self) -> &mut [Slot] {
+        if self.heap.capacity() == 0 {
+            &mut self.inline[..self.count]
+        } else {
+            &mut self.heap
+        }
+    }
+
+    /// The number of buffers.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Buffer `i` (its untransferred part, for a send under way).
+    pub(crate) fn get(&self, i: usize) -> Slot {
+        self.all()[i]
+    }
+
+    /// The slots still to transfer, the first one starting at its first untransferred byte.
+    pub(crate) fn remaining(&self) -> &[Slot] {
+        &self.all()[self.first..]
+    }
+
+    /// Accounts `n` more bytes as transferred. Costs one step per buffer finished, so a whole
+    /// operation costs time linear in its number of buffers, however the bytes are split.
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        n = n.min(self.total - self.done);
+        self.done += n;
+        let first = self.first;
+        let slots = self.all_mut();
+        let mut i = first;
+        while n > 0 && i < slots.len() {
+            let s = &mut slots[i];
+            let k = n.min(s.len);
+            // SAFETY: `k <= s.len`, so the pointer stays within (or one past) the buffer.
+            s.base = unsafe { s.base.add(k) };
+            s.len -= k;
+            n -= k;
+            if s.len == 0 {
+                i += 1;
+            }
+        }
+        while i < slots.len() && slots[i].len == 0 {
+            i += 1;
+        }
+        self.first = i;
+    }
+
+    /// Total bytes of all buffers.
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Bytes transferred so far.
+    pub(crate) fn done(&self) -> usize {
+        self.done
+    }
+
+    /// Every byte has been transferred.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.done >= self.total
+    }
+}
+
+/// Captures the slots of `bufs` (one call of `bytes` per buffer), containing a panic of the
+/// buffer type, then checks them (contract C3).
+fn capture<B>(
+    bufs: &mut [B],
+    mut bytes: impl FnMut(&mut B) -> Slot,
+) -> Result<Slots, &'static str> {
+    let mut slots = Slots::new(bufs.len());
+    let captured = catch_unwind(AssertUnwindSafe(|| {
+        for b in bufs.iter_mut() {
+            slots.push(bytes(b));
+        }
+    }));
+    if captured.is_err() {
+        return Err("a buffer panicked when asked for its bytes");
+    }
+    validate::buffers(
+        slots.count(),
+        slots.all().iter().map(|s| (!s.base.is_null(), s.len)),
+    )?;
+    Ok(slots)
+}
 
 /// A send: its buffers (read-only) and its callback.
 pub(crate) trait SendOp: Send {
-    fn buf_count(&self) -> usize;
-    fn buf(&self, i: usize) -> &[u8];
+    /// The buffers, captured at submission, with the cursor of what was written.
+    fn slots(&self) -> &Slots;
+    /// See [`SendOp::slots`].
+    fn slots_mut(&mut self) -> &mut Slots;
+    /// The number of buffers.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    fn buf_count(&self) -> usize {
+        self.slots().count()
+    }
+    /// The unsent bytes of buffer `i`.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    fn buf(&self, i: usize) -> &[u8] {
+        let s = self.slots().get(i);
+        // SAFETY: the slot describes `s.len` readable bytes of this operation's own buffer
+        // (captured from `IoBuf::as_bytes`), which lives and stays put as long as `self`.
+        unsafe { std::slice::from_raw_parts(s.base, s.len) }
+    }
     fn complete(self: Box<Self>, result: SendResult);
     /// Gives the buffers back (a `Box<Vec<B>>`) without calling the callback: the submission
     /// was rejected.
@@ -19,14 +202,27 @@ pub(crate) trait SendOp: Send {
 
 /// A receive: its buffers (filled in order) and its callback.
 pub(crate) trait RecvOp: Send {
-    fn buf_count(&self) -> usize;
-    fn buf_mut(&mut self, i: usize) -> &mut [u8];
+    /// The buffers, captured at submission.
+    fn slots(&self) -> &Slots;
+    /// The number of buffers.
+    fn buf_count(&self) -> usize {
+        self.slots().count()
+    }
+    /// Buffer `i`, to be filled.
+    fn buf_mut(&mut self, i: usize) -> &mut [u8] {
+        let s = self.slots().get(i);
+        // SAFETY: the slot describes `s.len` writable bytes of this operation's own buffer
+        // (captured from `IoBufMut::as_bytes_mut`), which lives and stays put as long as
+        // `self`; `&mut self` makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(s.base, s.len) }
+    }
     fn complete(self: Box<Self>, result: ReceiveResult, bytes: u32);
     /// See [`SendOp::reclaim`].
     fn reclaim(self: Box<Self>) -> Box<dyn Any>;
 }
 
 struct SendImpl<B, F> {
+    slots: Slots,
     bufs: Vec<B>,
     cb: F,
 }
@@ -36,11 +232,11 @@ where
     B: IoBuf,
     F: FnOnce(SendResult, Vec<B>) + Send + 'static,
 {
-    fn buf_count(&self) -> usize {
-        self.bufs.len()
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
-    fn buf(&self, i: usize) -> &[u8] {
-        self.bufs[i].as_bytes()
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
     fn complete(self: Box<Self>, result: SendResult) {
         let this = *self;
@@ -52,6 +248,7 @@ where
 }
 
 struct RecvImpl<B, F> {
+    slots: Slots,
     bufs: Vec<B>,
     cb: F,
 }
@@ -61,11 +258,8 @@ where
     B: IoBufMut,
     F: FnOnce(ReceiveResult, u32, Vec<B>) + Send + 'static,
 {
-    fn buf_count(&self) -> usize {
-        self.bufs.len()
-    }
-    fn buf_mut(&mut self, i: usize) -> &mut [u8] {
-        self.bufs[i].as_bytes_mut()
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
     fn complete(self: Box<Self>, result: ReceiveResult, bytes: u32) {
         let this = *self;
@@ -76,22 +270,49 @@ where
     }
 }
 
-/// Boxes a send operation.
-pub(crate) fn send_op<B, F>(bufs: Vec<B>, cb: F) -> Box<dyn SendOp>
+/// Boxes a send operation, asking each buffer for its bytes once; rejects bad buffers (the
+/// checks of contract C3, and a buffer type that panics) and hands them back.
+pub(crate) fn send_op<B, F>(
+    mut bufs: Vec<B>,
+    cb: F,
+) -> Result<Box<dyn SendOp>, (&'static str, Vec<B>)>
 where
     B: IoBuf,
     F: FnOnce(SendResult, Vec<B>) + Send + 'static,
 {
-    Box::new(SendImpl { bufs, cb })
+    let captured = capture(&mut bufs, |b| {
+        let bytes = b.as_bytes();
+        Slot {
+            base: bytes.as_ptr().cast_mut(),
+            len: bytes.len(),
+        }
+    });
+    match captured {
+        Ok(slots) => Ok(Box::new(SendImpl { slots, bufs, cb })),
+        Err(why) => Err((why, bufs)),
+    }
 }
 
-/// Boxes a receive operation.
-pub(crate) fn recv_op<B, F>(bufs: Vec<B>, cb: F) -> Box<dyn RecvOp>
+/// Boxes a receive operation; see [`send_op`].
+pub(crate) fn recv_op<B, F>(
+    mut bufs: Vec<B>,
+    cb: F,
+) -> Result<Box<dyn RecvOp>, (&'static str, Vec<B>)>
 where
     B: IoBufMut,
     F: FnOnce(ReceiveResult, u32, Vec<B>) + Send + 'static,
 {
-    Box::new(RecvImpl { bufs, cb })
+    let captured = capture(&mut bufs, |b| {
+        let bytes = b.as_bytes_mut();
+        Slot {
+            base: bytes.as_mut_ptr(),
+            len: bytes.len(),
+        }
+    });
+    match captured {
+        Ok(slots) => Ok(Box::new(RecvImpl { slots, bufs, cb })),
+        Err(why) => Err((why, bufs)),
+    }
 }
 
 /// A notify operation is only its callback.

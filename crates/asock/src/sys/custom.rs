@@ -3,8 +3,15 @@
 //! for the head operation of a queue, with the semantics the `Transport` docs promise (a `send`
 //! of 0 bytes fails instead of spinning, a `recv` fills the buffers in order like a `recv(2)`
 //! loop, `WouldBlock` waits for the next readiness).
+//!
+//! A transport is user code called with the socket's lock held, so two things are contained
+//! here: a panic in it (the operation fails, [`Step::Panicked`]) and a call back into the same
+//! socket from inside it (which would wait for the lock its own thread holds: the socket's entry
+//! points ask [`inside_transport_of`] first and refuse).
 
+use std::cell::Cell;
 use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::core::ops::{RecvOp, SendOp};
 use crate::transport::SocketTransport;
@@ -20,6 +27,47 @@ pub(crate) enum Step {
     Eof,
     /// A failure (`Interrupted` means: try again).
     Failed(io::Error),
+    /// The transport panicked: the state of the stream is unknown.
+    Panicked,
+}
+
+thread_local! {
+    /// The socket (its address, see [`inside_transport_of`]) whose transport this thread is
+    /// running now; 0 for none.
+    static IN_TRANSPORT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether the calling thread is inside the custom transport of the socket identified by `id`
+/// (the address of its shared state): an API call on that socket from there must be refused.
+pub(crate) fn inside_transport_of(id: usize) -> bool {
+    IN_TRANSPORT.try_with(|c| c.get() == id).unwrap_or(false)
+}
+
+/// The error of a call refused because it came from inside the socket's own transport.
+pub(crate) fn reentered() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Deadlock,
+        "called from inside this socket's own custom transport",
+    )
+}
+
+/// Runs one transport call for socket `id`, marking the thread as inside it and containing a
+/// panic (`None`).
+fn call<R>(id: usize, f: impl FnOnce() -> R) -> Option<R> {
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = IN_TRANSPORT.try_with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(IN_TRANSPORT.with(|c| c.replace(id)));
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(_) => {
+            eprintln!("asock: a custom transport panicked; the panic was contained");
+            None
+        }
+    }
 }
 
 /// Whether an error means the connection is gone (reset, aborted, broken, not connected).
@@ -33,50 +81,43 @@ pub(crate) fn is_reset(e: &io::Error) -> bool {
     )
 }
 
-/// The buffer holding byte `sent` of a send, and the offset of that byte in it.
-pub(crate) fn first_unsent(op: &dyn SendOp, sent: usize) -> (usize, usize) {
-    let (mut first, mut skip) = (0, sent);
-    while first < op.buf_count() && skip >= op.buf(first).len() {
-        skip -= op.buf(first).len();
-        first += 1;
-    }
-    (first, skip)
-}
-
 /// One `Transport::send` of the unsent part of the first unfinished buffer.
 pub(crate) fn send(
+    id: usize,
     custom: &dyn Transport,
     transport: Option<&SocketTransport>,
     op: &dyn SendOp,
-    sent: usize,
 ) -> Step {
     let Some(sock) = transport.and_then(|t| t.socket()) else {
         return Step::Failed(io::ErrorKind::NotConnected.into());
     };
-    let (first, skip) = first_unsent(op, sent);
-    if first == op.buf_count() {
+    let Some(slot) = op.slots().remaining().first().copied() else {
         // A finished send leaves its queue at once; never loop on it.
         return Step::Failed(io::Error::other("the send has no bytes left"));
-    }
-    let buf = &op.buf(first)[skip..];
-    match custom.send(sock, buf) {
-        Ok(0) => Step::Failed(io::Error::new(
+    };
+    // SAFETY: the slot describes the unsent bytes of the operation's own buffer, captured at
+    // submission; the buffer lives (and stays put) as long as `op`, which outlives this call.
+    let buf = unsafe { std::slice::from_raw_parts(slot.base, slot.len) };
+    match call(id, || custom.send(sock, buf)) {
+        None => Step::Panicked,
+        Some(Ok(0)) => Step::Failed(io::Error::new(
             io::ErrorKind::WriteZero,
             "the custom transport wrote 0 bytes",
         )),
-        Ok(n) if n > buf.len() => Step::Failed(io::Error::new(
+        Some(Ok(n)) if n > buf.len() => Step::Failed(io::Error::new(
             io::ErrorKind::InvalidData,
             "the custom transport reported more bytes than offered",
         )),
-        Ok(n) => Step::Moved(n),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
-        Err(e) => Step::Failed(e),
+        Some(Ok(n)) => Step::Moved(n),
+        Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+        Some(Err(e)) => Step::Failed(e),
     }
 }
 
 /// `Transport::recv` calls filling the receive's buffers in order, until a short read, an error
 /// or `WouldBlock` (which, after some bytes, completes with those bytes).
 pub(crate) fn recv(
+    id: usize,
     custom: &dyn Transport,
     transport: Option<&SocketTransport>,
     op: &mut dyn RecvOp,
@@ -90,13 +131,14 @@ pub(crate) fn recv(
         let len = buf.len();
         let mut filled = 0;
         while filled < len {
-            match custom.recv(sock, &mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n.min(len - filled),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) if total + filled > 0 => return Step::Moved(total + filled),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
-                Err(e) => return Step::Failed(e),
+            match call(id, || custom.recv(sock, &mut buf[filled..])) {
+                None => return Step::Panicked,
+                Some(Ok(0)) => break,
+                Some(Ok(n)) => filled += n.min(len - filled),
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Some(Err(_)) if total + filled > 0 => return Step::Moved(total + filled),
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
+                Some(Err(e)) => return Step::Failed(e),
             }
             if filled < len {
                 // A short read: take what we have rather than wait for more.

@@ -106,6 +106,10 @@ impl SocketIo {
         forward!(self, io => io.state())
     }
 
+    pub(crate) fn pending_send_bytes(&self) -> usize {
+        forward!(self, io => io.pending_send_bytes())
+    }
+
     pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
         forward!(self, io => io.open(transport))
     }

@@ -10,6 +10,22 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::core::ops::Slot;
+
+/// The slots of an operation as the `iovec` array the kernel takes. No copy: [`Slot`] is laid
+/// out as `struct iovec` (checked at compile time below).
+pub(crate) fn iovecs(slots: &[Slot]) -> &[libc::iovec] {
+    const _: () = {
+        assert!(std::mem::size_of::<Slot>() == std::mem::size_of::<libc::iovec>());
+        assert!(std::mem::align_of::<Slot>() == std::mem::align_of::<libc::iovec>());
+        assert!(std::mem::offset_of!(Slot, base) == std::mem::offset_of!(libc::iovec, iov_base));
+        assert!(std::mem::offset_of!(Slot, len) == std::mem::offset_of!(libc::iovec, iov_len));
+    };
+    // SAFETY: `Slot` is `repr(C)` with the same size, alignment and field offsets as `iovec`
+    // (a pointer, then a `usize` length), so the slice reinterprets in place for its lifetime.
+    unsafe { std::slice::from_raw_parts(slots.as_ptr().cast::<libc::iovec>(), slots.len()) }
+}
+
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -202,6 +218,8 @@ pub(crate) mod fake {
     use std::collections::{HashMap, VecDeque};
     use std::io;
     use std::os::fd::RawFd;
+
+    pub(crate) use super::iovecs;
 
     /// One socket of the in-memory kernel.
     #[derive(Debug, Default)]

@@ -25,6 +25,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 #[cfg(not(loom))]
@@ -49,12 +50,6 @@ use crate::Transport;
 /// iovecs handed to one system call.
 const IOV_BATCH: usize = 64;
 
-struct PendingSend {
-    op: Box<dyn SendOp>,
-    total: usize,
-    sent: usize,
-}
-
 struct Inner {
     /// Lifecycle state, completions to deliver and who delivers them (`sys::delivery`).
     d: Delivery,
@@ -67,12 +62,15 @@ struct Inner {
     /// The peer's end of stream (or a hang-up) was reported: the end-of-stream read is still to
     /// come however short the last read was, and no further edge will announce it.
     peer_closed: bool,
-    sends: VecDeque<PendingSend>,
+    sends: VecDeque<Box<dyn SendOp>>,
     recvs: VecDeque<Box<dyn RecvOp>>,
     notifies: VecDeque<(NotifyType, NotifyOp)>,
     /// `TCP_INQ` is on: each read reports how many bytes are left, so a drained socket is known
     /// without a `WouldBlock` round trip.
     inq: bool,
+    /// The custom transport panicked: the stream is in an unknown state, so the socket fails
+    /// everything as a reset would, until it is closed.
+    broken: bool,
 }
 
 struct Shared {
@@ -81,6 +79,8 @@ struct Shared {
     inner: Mutex<Inner>,
     /// Signalled when `state` becomes CLOSED or `runner` becomes 0.
     cv: Condvar,
+    /// Bytes of accepted sends whose completion has not run yet.
+    pending_send_bytes: AtomicUsize,
 }
 
 /// The backend half of an [`crate::AsyncSocket`].
@@ -98,6 +98,8 @@ enum Step {
     /// End of stream (receive only).
     Eof,
     Failed(io::Error),
+    /// User code (a custom transport) panicked.
+    Panicked,
 }
 
 impl From<custom::Step> for Step {
@@ -108,6 +110,7 @@ impl From<custom::Step> for Step {
             custom::Step::WouldBlock => Step::WouldBlock,
             custom::Step::Eof => Step::Eof,
             custom::Step::Failed(e) => Step::Failed(e),
+            custom::Step::Panicked => Step::Panicked,
         }
     }
 }
@@ -141,17 +144,31 @@ impl SocketIo {
                     recvs: VecDeque::new(),
                     notifies: VecDeque::new(),
                     inq: false,
+                    broken: false,
                 }),
                 cv: Condvar::new(),
+                pending_send_bytes: AtomicUsize::new(0),
             }),
         }
     }
 
     pub(crate) fn state(&self) -> SocketState {
+        if self.shared.reentered() {
+            // Its own transport is running under the lock: the socket is OPEN.
+            return SocketState::Open;
+        }
         self.shared.lock().d.state
     }
 
+    /// Bytes of accepted sends whose completion has not run yet.
+    pub(crate) fn pending_send_bytes(&self) -> usize {
+        self.shared.pending_send_bytes.load(Relaxed)
+    }
+
     pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
+        if self.shared.reentered() {
+            return Err(OpenError::new(OpenErrorKind::NotClosed, transport));
+        }
         let fd = match transport.socket() {
             Some(s) => s.as_raw_fd(),
             None => return Err(OpenError::new(OpenErrorKind::InvalidTransport, transport)),
@@ -180,6 +197,7 @@ impl SocketIo {
         g.error = false;
         g.peer_closed = false;
         g.inq = sh.custom.is_none() && os::enable_tcp_inq(fd);
+        g.broken = false;
         g.d.state = SocketState::Open;
         Ok(())
     }
@@ -190,28 +208,33 @@ impl SocketIo {
         total: usize,
     ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
         let sh = &self.shared;
+        if sh.reentered() {
+            return Err((SubmitErrorKind::Io(custom::reentered()), op));
+        }
         let mut g = sh.lock();
-        if g.d.state != SocketState::Open {
+        if g.d.state != SocketState::Open || g.broken {
             return Err((SubmitErrorKind::NotOpen, op));
         }
+        sh.pending_send_bytes.fetch_add(total, Relaxed);
         let was_empty = g.sends.is_empty();
-        g.sends.push_back(PendingSend { op, total, sent: 0 });
+        g.sends.push_back(op);
         if was_empty && g.writable {
             // Fast path: try at once. A failure before any byte left is reported synchronously.
             match sh.send_step(&mut g) {
                 Step::Failed(e) if e.kind() != io::ErrorKind::Interrupted => {
-                    let p = g.sends.pop_front().expect("head exists");
-                    if p.sent == 0 {
+                    let op = g.sends.pop_front().expect("head exists");
+                    if op.slots().done() == 0 {
+                        sh.pending_send_bytes.fetch_sub(total, Relaxed);
                         let kind = if is_reset(&e) {
                             SubmitErrorKind::NotOpen
                         } else {
                             SubmitErrorKind::Io(e)
                         };
-                        return Err((kind, p.op));
+                        return Err((kind, op));
                     }
-                    g.d.done.push_back(Completion::Send(p.op, send_failure(&e)));
+                    g.d.done.push_back(Completion::Send(op, send_failure(&e)));
                 }
-                step => Shared::apply_send_step(&mut g, step),
+                step => sh.apply_send_step(&mut g, step),
             }
             sh.progress_send(&mut g);
         }
@@ -224,8 +247,11 @@ impl SocketIo {
         op: Box<dyn RecvOp>,
     ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
         let sh = &self.shared;
+        if sh.reentered() {
+            return Err((SubmitErrorKind::Io(custom::reentered()), op));
+        }
         let mut g = sh.lock();
-        if g.d.state != SocketState::Open {
+        if g.d.state != SocketState::Open || g.broken {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         let was_empty = g.recvs.is_empty();
@@ -243,8 +269,11 @@ impl SocketIo {
         op: NotifyOp,
     ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
         let sh = &self.shared;
+        if sh.reentered() {
+            return Err((SubmitErrorKind::Io(custom::reentered()), op));
+        }
         let mut g = sh.lock();
-        if g.d.state != SocketState::Open {
+        if g.d.state != SocketState::Open || g.broken {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         g.notifies.push_back((io_type, op));
@@ -275,6 +304,17 @@ impl Drop for SocketIo {
 }
 
 impl Shared {
+    /// This socket's identity for [`custom::inside_transport_of`].
+    fn id(&self) -> usize {
+        self as *const Shared as usize
+    }
+
+    /// The calling thread is inside this socket's own custom transport (which runs with the
+    /// lock held): any call that would take the lock must be refused instead.
+    fn reentered(&self) -> bool {
+        self.custom.is_some() && custom::inside_transport_of(self.id())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -304,38 +344,21 @@ impl Shared {
 
     fn send_step(&self, g: &mut Inner) -> Step {
         let fd = g.fd;
-        let Some(head) = g.sends.front_mut() else {
+        let Some(head) = g.sends.front() else {
             return Step::WouldBlock;
         };
         if let Some(custom) = &self.custom {
-            let step = custom::send(
+            return Step::from(custom::send(
+                self.id(),
                 custom.as_ref(),
                 g.transport.as_ref(),
-                head.op.as_ref(),
-                head.sent,
-            );
-            return Step::from(step);
+                head.as_ref(),
+            ));
         }
-        let (first, skip) = custom::first_unsent(head.op.as_ref(), head.sent);
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; IOV_BATCH];
-        let mut cnt = 0;
-        let mut offered = 0;
-        for i in first..head.op.buf_count() {
-            if cnt == IOV_BATCH {
-                break;
-            }
-            let b = &head.op.buf(i)[if i == first { skip } else { 0 }..];
-            iov[cnt] = libc::iovec {
-                iov_base: b.as_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            };
-            offered += b.len();
-            cnt += 1;
-        }
-        match os::sendmsg(fd, &iov[..cnt]) {
+        let rest = head.slots().remaining();
+        let iov = os::iovecs(&rest[..rest.len().min(IOV_BATCH)]);
+        let offered: usize = iov.iter().map(|v| v.iov_len).sum();
+        match os::sendmsg(fd, iov) {
             Ok(n) => Step::Moved {
                 n,
                 short: n < offered,
@@ -348,36 +371,57 @@ impl Shared {
     fn progress_send(&self, g: &mut Inner) {
         while g.writable && !g.sends.is_empty() {
             let step = self.send_step(g);
-            Shared::apply_send_step(g, step);
+            self.apply_send_step(g, step);
         }
     }
 
     /// Accounts one system call's outcome to the head send.
-    fn apply_send_step(g: &mut Inner, step: Step) {
-        match step {
+    fn apply_send_step(&self, g: &mut Inner, step: Step) {
+        let result = match step {
             Step::Moved { n, short } => {
-                let head = g.sends.front_mut().expect("head exists");
-                head.sent += n;
-                if head.sent >= head.total {
-                    let p = g.sends.pop_front().expect("head exists");
-                    g.d.done.push_back(Completion::Send(p.op, SendResult::Ok));
-                }
                 if short {
                     g.writable = false;
                 }
+                let head = g.sends.front_mut().expect("head exists");
+                head.slots_mut().advance(n);
+                if !head.slots().is_finished() {
+                    return;
+                }
+                SendResult::Ok
             }
-            Step::WouldBlock => g.writable = false,
-            Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Step::Failed(e) => {
-                let p = g.sends.pop_front().expect("head exists");
-                g.d.done.push_back(Completion::Send(p.op, send_failure(&e)));
+            Step::WouldBlock => {
+                g.writable = false;
+                return;
             }
-            Step::Eof => {
-                let p = g.sends.pop_front().expect("head exists");
-                g.d.done
-                    .push_back(Completion::Send(p.op, SendResult::Error));
+            Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Step::Failed(e) => send_failure(&e),
+            Step::Eof => SendResult::Error,
+            Step::Panicked => {
+                let op = g.sends.pop_front().expect("head exists");
+                g.d.done.push_back(Completion::Send(op, SendResult::Error));
+                return Shared::break_socket(g);
             }
-        }
+        };
+        let op = g.sends.pop_front().expect("head exists");
+        g.d.done.push_back(Completion::Send(op, result));
+    }
+
+    /// The transport panicked: every other pending operation fails as on a reset (sends and
+    /// receives ABANDONED, notifications ERROR), and so does everything submitted until close.
+    fn break_socket(g: &mut Inner) {
+        g.broken = true;
+        let recvs: Vec<_> = g.recvs.drain(..).collect();
+        g.d.done
+            .extend(recvs.into_iter().map(Completion::abandoned_recv));
+        let sends: Vec<_> = g.sends.drain(..).collect();
+        g.d.done
+            .extend(sends.into_iter().map(Completion::abandoned_send));
+        let notifies: Vec<_> = g.notifies.drain(..).collect();
+        g.d.done.extend(
+            notifies
+                .into_iter()
+                .map(|(_, op)| Completion::Notify(op, NotifyResult::Error)),
+        );
     }
 
     fn recv_step(&self, g: &mut Inner) -> Step {
@@ -387,29 +431,19 @@ impl Shared {
         };
         if let Some(custom) = &self.custom {
             return Step::from(custom::recv(
+                self.id(),
                 custom.as_ref(),
                 g.transport.as_ref(),
                 head.as_mut(),
             ));
         }
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; IOV_BATCH];
-        let cnt = head.buf_count().min(IOV_BATCH);
-        let mut offered = 0;
-        for (i, slot) in iov.iter_mut().enumerate().take(cnt) {
-            let b = head.buf_mut(i);
-            *slot = libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: b.len(),
-            };
-            offered += b.len();
-        }
+        let slots = head.slots().remaining();
+        let iov = os::iovecs(&slots[..slots.len().min(IOV_BATCH)]);
+        let offered: usize = iov.iter().map(|v| v.iov_len).sum();
         let read = if g.inq {
-            os::recvmsg_inq(fd, &iov[..cnt])
+            os::recvmsg_inq(fd, iov)
         } else {
-            os::readv(fd, &iov[..cnt]).map(|n| (n, None))
+            os::readv(fd, iov).map(|n| (n, None))
         };
         match read {
             Ok((0, _)) => Step::Eof,
@@ -441,6 +475,12 @@ impl Shared {
                 Step::Eof => (ReceiveResult::Abandoned, 0),
                 Step::Failed(e) if is_reset(&e) => (ReceiveResult::Abandoned, 0),
                 Step::Failed(_) => (ReceiveResult::Error, 0),
+                Step::Panicked => {
+                    let op = g.recvs.pop_front().expect("head exists");
+                    g.d.done
+                        .push_back(Completion::Recv(op, ReceiveResult::Error, 0));
+                    return Shared::break_socket(g);
+                }
             };
             let op = g.recvs.pop_front().expect("head exists");
             g.d.done.push_back(Completion::Recv(op, result, bytes));
@@ -505,6 +545,10 @@ impl Shared {
             match g.d.done.pop_front() {
                 Some(c) => {
                     drop(g);
+                    if let Completion::Send(op, _) = &c {
+                        self.pending_send_bytes
+                            .fetch_sub(op.slots().total(), Relaxed);
+                    }
                     c.deliver();
                     g = self.lock();
                 }
@@ -521,11 +565,17 @@ impl Shared {
         g.writable = false;
         g.error = false;
         g.peer_closed = false;
+        g.broken = false;
         g.d.closed();
         self.wake_waiters(g);
     }
 
     fn close(self: &Arc<Self>) {
+        if self.reentered() {
+            // From inside its own transport, which holds the lock: close once it returns.
+            let sh = Arc::clone(self);
+            return self.engine.execute(Box::new(move || sh.close()));
+        }
         let (me, on_worker) = (thread_id(), self.engine.is_current_worker());
         let mut g = self.lock();
         let mut entered = false;
@@ -557,7 +607,7 @@ impl Shared {
     fn begin_close(&self, g: &mut Inner) {
         g.d.state = SocketState::Closing;
         self.engine.deregister(g.token, g.fd);
-        let sends: Vec<_> = g.sends.drain(..).map(|p| p.op).collect();
+        let sends: Vec<_> = g.sends.drain(..).collect();
         let recvs: Vec<_> = g.recvs.drain(..).collect();
         let notifies: Vec<_> = g.notifies.drain(..).map(|(_, op)| op).collect();
         g.d.abandon(recvs, sends, notifies);

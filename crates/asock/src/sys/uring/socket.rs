@@ -25,13 +25,14 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use io_uring::{opcode, types};
 
 use super::engine::{user_data, Engine, Kind};
-use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
+use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp, Slot};
 use crate::core::state::SocketState;
 use crate::result::{
     NotifyResult, NotifyType, OpenError, OpenErrorKind, ReceiveResult, SendResult, SubmitErrorKind,
@@ -48,33 +49,29 @@ const IOV_MAX: usize = 1024;
 /// How long a closing thread waits in the kernel for a CQE before looking again.
 const CLOSE_POLL: Duration = Duration::from_millis(1);
 
-/// The iovec array and header of one in-flight `SendMsg` / `RecvMsg`.
-struct Msg {
-    iov: Vec<libc::iovec>,
-    hdr: libc::msghdr,
-}
+/// The header of one in-flight `SendMsg` / `RecvMsg`: it lives in the socket's state (which
+/// never moves: it is inside the socket's `Arc`) and points at the slots of the operation at the
+/// head of its queue (which live in the operation's box).
+struct Hdr(libc::msghdr);
 
-// SAFETY: the raw pointers in `iov` and `hdr` point at the operation's buffers and at `iov`
-// itself, all owned by the same `Inner`; they are only read by the kernel, and the `Msg` is
-// created and dropped under the socket's mutex, whichever thread that is.
-unsafe impl Send for Msg {}
+// SAFETY: the raw pointers of the header point at the head operation's slots, owned by the same
+// `Inner`; they are only read by the kernel, and the header is written under the socket's mutex,
+// whichever thread that is.
+unsafe impl Send for Hdr {}
 
-impl Msg {
-    /// A header over `iov` (boxed, so `hdr.msg_iov` stays valid when the box moves).
-    fn new(iov: Vec<libc::iovec>) -> Box<Msg> {
+impl Hdr {
+    fn empty() -> Hdr {
         // SAFETY: an all-zero msghdr is a valid empty header.
-        let hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        let mut m = Box::new(Msg { iov, hdr });
-        m.hdr.msg_iov = m.iov.as_mut_ptr();
-        m.hdr.msg_iovlen = m.iov.len() as _;
-        m
+        Hdr(unsafe { std::mem::zeroed() })
     }
-}
 
-struct PendingSend {
-    op: Box<dyn SendOp>,
-    total: usize,
-    sent: usize,
+    /// Points the header at (at most [`IOV_MAX`] of) `slots`.
+    fn point_at(&mut self, slots: &[Slot]) -> *mut libc::msghdr {
+        let iov = os::iovecs(&slots[..slots.len().min(IOV_MAX)]);
+        self.0.msg_iov = iov.as_ptr().cast_mut();
+        self.0.msg_iovlen = iov.len() as _;
+        &mut self.0
+    }
 }
 
 struct Inner {
@@ -83,14 +80,17 @@ struct Inner {
     transport: Option<SocketTransport>,
     fd: RawFd,
     token: u64,
-    sends: VecDeque<PendingSend>,
-    /// The head send's `SendMsg` is in flight (the kernel reads this until its CQE).
-    send_msg: Option<Box<Msg>>,
+    sends: VecDeque<Box<dyn SendOp>>,
+    /// The head send's `SendMsg` is in flight (the kernel reads this header, and the slots it
+    /// points at, until its CQE).
+    send_msg: bool,
+    send_hdr: Hdr,
     /// The result of the head send's last CQE, not yet accounted.
     send_res: Option<i32>,
     recvs: VecDeque<Box<dyn RecvOp>>,
     /// The head receive's `RecvMsg` is in flight.
-    recv_msg: Option<Box<Msg>>,
+    recv_msg: bool,
+    recv_hdr: Hdr,
     recv_res: Option<i32>,
     notifies: VecDeque<(NotifyType, NotifyOp)>,
     /// A `PollAdd` for input / output is in flight.
@@ -102,12 +102,14 @@ struct Inner {
     /// a poll CQE.
     readable: bool,
     writable: bool,
+    /// The custom transport panicked: see the epoll backend's `break_socket`.
+    broken: bool,
 }
 
 impl Inner {
     /// Whether the kernel still holds an SQE of this socket.
     fn in_flight(&self) -> bool {
-        self.send_msg.is_some() || self.recv_msg.is_some() || self.poll_in || self.poll_out
+        self.send_msg || self.recv_msg || self.poll_in || self.poll_out
     }
 }
 
@@ -118,6 +120,8 @@ pub(crate) struct Shared {
     inner: Mutex<Inner>,
     /// Signalled when `state` becomes CLOSED or `runner` becomes 0.
     cv: Condvar,
+    /// Bytes of accepted sends whose completion has not run yet.
+    pending_send_bytes: AtomicUsize,
 }
 
 /// The backend half of an [`crate::AsyncSocket`].
@@ -150,10 +154,12 @@ impl SocketIo {
                     fd: -1,
                     token: 0,
                     sends: VecDeque::new(),
-                    send_msg: None,
+                    send_msg: false,
+                    send_hdr: Hdr::empty(),
                     send_res: None,
                     recvs: VecDeque::new(),
-                    recv_msg: None,
+                    recv_msg: false,
+                    recv_hdr: Hdr::empty(),
                     recv_res: None,
                     notifies: VecDeque::new(),
                     poll_in: false,
@@ -162,17 +168,31 @@ impl SocketIo {
                     poll_out_res: None,
                     readable: false,
                     writable: false,
+                    broken: false,
                 }),
                 cv: Condvar::new(),
+                pending_send_bytes: AtomicUsize::new(0),
             }),
         }
     }
 
     pub(crate) fn state(&self) -> SocketState {
+        if self.shared.reentered() {
+            // Its own transport is running under the lock: the socket is OPEN.
+            return SocketState::Open;
+        }
         self.shared.lock().d.state
     }
 
+    /// Bytes of accepted sends whose completion has not run yet.
+    pub(crate) fn pending_send_bytes(&self) -> usize {
+        self.shared.pending_send_bytes.load(Relaxed)
+    }
+
     pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
+        if self.shared.reentered() {
+            return Err(OpenError::new(OpenErrorKind::NotClosed, transport));
+        }
         let fd = match transport.socket() {
             Some(s) => s.as_raw_fd(),
             None => return Err(OpenError::new(OpenErrorKind::InvalidTransport, transport)),
@@ -190,6 +210,7 @@ impl SocketIo {
         g.fd = fd;
         g.readable = true;
         g.writable = true;
+        g.broken = false;
         g.d.abandoned = false;
         g.d.state = SocketState::Open;
         Ok(())
@@ -201,11 +222,15 @@ impl SocketIo {
         total: usize,
     ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
         let sh = &self.shared;
+        if sh.reentered() {
+            return Err((SubmitErrorKind::Io(custom::reentered()), op));
+        }
         let mut g = sh.lock();
-        if g.d.state != SocketState::Open {
+        if g.d.state != SocketState::Open || g.broken {
             return Err((SubmitErrorKind::NotOpen, op));
         }
-        g.sends.push_back(PendingSend { op, total, sent: 0 });
+        sh.pending_send_bytes.fetch_add(total, Relaxed);
+        g.sends.push_back(op);
         sh.progress(&mut g);
         sh.kick(g);
         Ok(())
@@ -216,8 +241,11 @@ impl SocketIo {
         op: Box<dyn RecvOp>,
     ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
         let sh = &self.shared;
+        if sh.reentered() {
+            return Err((SubmitErrorKind::Io(custom::reentered()), op));
+        }
         let mut g = sh.lock();
-        if g.d.state != SocketState::Open {
+        if g.d.state != SocketState::Open || g.broken {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         g.recvs.push_back(op);
@@ -232,8 +260,11 @@ impl SocketIo {
         op: NotifyOp,
     ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
         let sh = &self.shared;
+        if sh.reentered() {
+            return Err((SubmitErrorKind::Io(custom::reentered()), op));
+        }
         let mut g = sh.lock();
-        if g.d.state != SocketState::Open {
+        if g.d.state != SocketState::Open || g.broken {
             return Err((SubmitErrorKind::NotOpen, op));
         }
         g.notifies.push_back((io_type, op));
@@ -263,6 +294,17 @@ impl Drop for SocketIo {
 }
 
 impl Shared {
+    /// This socket's identity for [`custom::inside_transport_of`].
+    fn id(&self) -> usize {
+        self as *const Shared as usize
+    }
+
+    /// The calling thread is inside this socket's own custom transport (which runs with the
+    /// lock held): any call that would take the lock must be refused instead.
+    fn reentered(&self) -> bool {
+        self.custom.is_some() && custom::inside_transport_of(self.id())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -293,11 +335,11 @@ impl Shared {
         let mut g = self.lock();
         match kind {
             Kind::Send => {
-                g.send_msg = None;
+                g.send_msg = false;
                 g.send_res = Some(res);
             }
             Kind::Recv => {
-                g.recv_msg = None;
+                g.recv_msg = false;
                 g.recv_res = Some(res);
             }
             Kind::PollIn => {
@@ -326,60 +368,40 @@ impl Shared {
     /// Pushes a `SendMsg` for the unsent bytes of the head send.
     fn start_send(&self, g: &mut Inner) {
         let (fd, token) = (g.fd, g.token);
-        let Some(head) = g.sends.front() else {
+        let Inner {
+            sends, send_hdr, ..
+        } = g;
+        let Some(head) = sends.front() else {
             return;
         };
-        let mut skip = head.sent;
-        let mut iov = Vec::with_capacity(head.op.buf_count().min(IOV_MAX));
-        for i in 0..head.op.buf_count() {
-            let b = head.op.buf(i);
-            if skip >= b.len() {
-                skip -= b.len();
-                continue;
-            }
-            if iov.len() == IOV_MAX {
-                break;
-            }
-            let b = &b[skip..];
-            skip = 0;
-            iov.push(libc::iovec {
-                iov_base: b.as_ptr() as *mut libc::c_void,
-                iov_len: b.len(),
-            });
-        }
-        let msg = Msg::new(iov);
-        let entry = opcode::SendMsg::new(types::Fd(fd), &msg.hdr)
+        let hdr = send_hdr.point_at(head.slots().remaining());
+        let entry = opcode::SendMsg::new(types::Fd(fd), hdr)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
             .user_data(user_data(token, Kind::Send));
-        g.send_msg = Some(msg);
-        // SAFETY: the entry points at `msg` (kept in `send_msg` until the CQE: `on_cqe` is the
-        // only place that clears it while the SQE is in flight, and close waits for that) and at
-        // the head send's buffers (the boxed operation stays at the head of `sends` until the
-        // CQE has been accounted), and at the socket, which is only closed after the CQE.
+        g.send_msg = true;
+        // SAFETY: the entry points at `send_hdr` (in this socket's state, which never moves,
+        // and is not written again while `send_msg` is set: only `on_cqe` clears it, and close
+        // waits for that), at the head send's slots and buffers (the boxed operation stays at
+        // the head of `sends` until the CQE has been accounted), and at the socket, which is
+        // only closed after the CQE.
         unsafe { self.engine.push(&entry) };
     }
 
     /// Pushes a `RecvMsg` into the head receive's buffers.
     fn start_recv(&self, g: &mut Inner) {
         let (fd, token) = (g.fd, g.token);
-        let Some(head) = g.recvs.front_mut() else {
+        let Inner {
+            recvs, recv_hdr, ..
+        } = g;
+        let Some(head) = recvs.front() else {
             return;
         };
-        let cnt = head.buf_count().min(IOV_MAX);
-        let mut iov = Vec::with_capacity(cnt);
-        for i in 0..cnt {
-            let b = head.buf_mut(i);
-            iov.push(libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: b.len(),
-            });
-        }
-        let mut msg = Msg::new(iov);
-        let entry = opcode::RecvMsg::new(types::Fd(fd), &mut msg.hdr)
+        let hdr = recv_hdr.point_at(head.slots().remaining());
+        let entry = opcode::RecvMsg::new(types::Fd(fd), hdr)
             .build()
             .user_data(user_data(token, Kind::Recv));
-        g.recv_msg = Some(msg);
+        g.recv_msg = true;
         // SAFETY: as in `start_send`; the head receive's buffers are not touched by anyone until
         // the CQE (the operation is only completed, and its buffers handed back, after it).
         unsafe { self.engine.push(&entry) };
@@ -430,8 +452,8 @@ impl Shared {
         }
         let result = if res > 0 {
             let head = g.sends.front_mut().expect("an in-flight send is the head");
-            head.sent += res as usize;
-            if head.sent < head.total {
+            head.slots_mut().advance(res as usize);
+            if !head.slots().is_finished() {
                 return;
             }
             SendResult::Ok
@@ -440,8 +462,8 @@ impl Shared {
         } else {
             SendResult::Abandoned
         };
-        let p = g.sends.pop_front().expect("an in-flight send is the head");
-        g.d.done.push_back(Completion::Send(p.op, result));
+        let op = g.sends.pop_front().expect("an in-flight send is the head");
+        g.d.done.push_back(Completion::Send(op, result));
     }
 
     fn account_recv(&self, g: &mut Inner, res: i32) {
@@ -524,10 +546,10 @@ impl Shared {
             self.custom_recv(g);
             self.custom_send(g);
         } else {
-            if g.readable && g.recv_msg.is_none() && !g.recvs.is_empty() {
+            if g.readable && !g.recv_msg && !g.recvs.is_empty() {
                 self.start_recv(g);
             }
-            if g.writable && g.send_msg.is_none() && !g.sends.is_empty() {
+            if g.writable && !g.send_msg && !g.sends.is_empty() {
                 self.start_send(g);
             }
         }
@@ -542,8 +564,8 @@ impl Shared {
             let finished = match step {
                 Step::Moved(n) => {
                     let head = g.sends.front_mut().expect("head exists");
-                    head.sent += n;
-                    (head.sent >= head.total).then_some(SendResult::Ok)
+                    head.slots_mut().advance(n);
+                    head.slots().is_finished().then_some(SendResult::Ok)
                 }
                 Step::WouldBlock => {
                     g.writable = false;
@@ -552,10 +574,15 @@ impl Shared {
                 Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => None,
                 Step::Failed(e) if custom::is_reset(&e) => Some(SendResult::Abandoned),
                 Step::Failed(_) | Step::Eof => Some(SendResult::Error),
+                Step::Panicked => {
+                    let op = g.sends.pop_front().expect("head exists");
+                    g.d.done.push_back(Completion::Send(op, SendResult::Error));
+                    return Shared::break_socket(g);
+                }
             };
             if let Some(r) = finished {
-                let p = g.sends.pop_front().expect("head exists");
-                g.d.done.push_back(Completion::Send(p.op, r));
+                let op = g.sends.pop_front().expect("head exists");
+                g.d.done.push_back(Completion::Send(op, r));
             }
         }
     }
@@ -563,10 +590,10 @@ impl Shared {
     fn custom_send_step(&self, g: &mut Inner) -> Step {
         match (&self.custom, g.sends.front()) {
             (Some(custom), Some(head)) => custom::send(
+                self.id(),
                 custom.as_ref(),
                 g.transport.as_ref(),
-                head.op.as_ref(),
-                head.sent,
+                head.as_ref(),
             ),
             _ => Step::WouldBlock,
         }
@@ -584,6 +611,12 @@ impl Shared {
                 Step::Eof => (ReceiveResult::Abandoned, 0),
                 Step::Failed(e) if custom::is_reset(&e) => (ReceiveResult::Abandoned, 0),
                 Step::Failed(_) => (ReceiveResult::Error, 0),
+                Step::Panicked => {
+                    let op = g.recvs.pop_front().expect("head exists");
+                    g.d.done
+                        .push_back(Completion::Recv(op, ReceiveResult::Error, 0));
+                    return Shared::break_socket(g);
+                }
             };
             let op = g.recvs.pop_front().expect("head exists");
             g.d.done.push_back(Completion::Recv(op, result, bytes));
@@ -595,9 +628,33 @@ impl Shared {
             return Step::WouldBlock;
         };
         match g.recvs.front_mut() {
-            Some(head) => custom::recv(custom.as_ref(), g.transport.as_ref(), head.as_mut()),
+            Some(head) => custom::recv(
+                self.id(),
+                custom.as_ref(),
+                g.transport.as_ref(),
+                head.as_mut(),
+            ),
             None => Step::WouldBlock,
         }
+    }
+
+    /// The transport panicked: every other pending operation fails as on a reset (sends and
+    /// receives ABANDONED, notifications ERROR), and so does everything submitted until close.
+    /// (Custom transports make no SQE for bytes, only polls, which may stay in flight.)
+    fn break_socket(g: &mut Inner) {
+        g.broken = true;
+        let recvs: Vec<_> = g.recvs.drain(..).collect();
+        g.d.done
+            .extend(recvs.into_iter().map(Completion::abandoned_recv));
+        let sends: Vec<_> = g.sends.drain(..).collect();
+        g.d.done
+            .extend(sends.into_iter().map(Completion::abandoned_send));
+        let notifies: Vec<_> = g.notifies.drain(..).collect();
+        g.d.done.extend(
+            notifies
+                .into_iter()
+                .map(|(_, op)| Completion::Notify(op, NotifyResult::Error)),
+        );
     }
 
     // ----- delivery and close -----------------------------------------------------------------
@@ -610,6 +667,10 @@ impl Shared {
             match g.d.done.pop_front() {
                 Some(c) => {
                     drop(g);
+                    if let Completion::Send(op, _) = &c {
+                        self.pending_send_bytes
+                            .fetch_sub(op.slots().total(), Relaxed);
+                    }
                     c.deliver();
                     g = self.lock();
                 }
@@ -624,11 +685,17 @@ impl Shared {
         g.fd = -1;
         g.readable = false;
         g.writable = false;
+        g.broken = false;
         g.d.closed();
         self.wake_waiters(g);
     }
 
     fn close(self: &Arc<Self>) {
+        if self.reentered() {
+            // From inside its own transport, which holds the lock: close once it returns.
+            let sh = Arc::clone(self);
+            return self.engine.execute(Box::new(move || sh.close()));
+        }
         let (me, on_worker) = (thread_id(), self.engine.is_current_worker());
         let mut g = self.lock();
         let mut entered = false;
@@ -663,8 +730,8 @@ impl Shared {
         // Cancel what the kernel holds; from now on nothing new is submitted.
         let token = g.token;
         let busy = [
-            (g.send_msg.is_some(), Kind::Send),
-            (g.recv_msg.is_some(), Kind::Recv),
+            (g.send_msg, Kind::Send),
+            (g.recv_msg, Kind::Recv),
             (g.poll_in, Kind::PollIn),
             (g.poll_out, Kind::PollOut),
         ];
@@ -689,7 +756,7 @@ impl Shared {
         // What completed before the cancel keeps its result (a receive that got data is OK);
         // the rest is abandoned.
         self.progress(&mut g);
-        let sends: Vec<_> = g.sends.drain(..).map(|p| p.op).collect();
+        let sends: Vec<_> = g.sends.drain(..).collect();
         let recvs: Vec<_> = g.recvs.drain(..).collect();
         let notifies: Vec<_> = g.notifies.drain(..).map(|(_, op)| op).collect();
         g.d.abandon(recvs, sends, notifies);
