@@ -1,5 +1,6 @@
 //! `asock`: a loopback echo server and client, and `asock bench`, which runs the benchmark
-//! scenarios P1-P4 for asock beside tokio and the syscall limit in one invocation.
+//! scenarios P1-P5 for asock beside tokio, compio, monoio, hyper on tokio and the syscall limit
+//! in one invocation.
 
 mod args;
 mod bench;
@@ -8,15 +9,19 @@ mod report;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 
-/// The system allocator, counting live heap bytes: P4 measures memory per socket with it
-/// (exact, unlike RSS, which the allocator's reuse of freed pages blurs).
+use clap::Parser;
+
+/// The system allocator, counting live heap bytes and allocations: P4 measures memory per
+/// socket with it (exact, unlike RSS, which the allocator's reuse of freed pages blurs), and
+/// every scenario reports the allocations per operation of each system.
 struct CountingAlloc;
 
 static LIVE_HEAP: AtomicIsize = AtomicIsize::new(0);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is only
+// SAFETY: every call is forwarded unchanged to the system allocator; the counters are only
 // bookkeeping.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -24,6 +29,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             LIVE_HEAP.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         p
     }
@@ -32,6 +38,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             LIVE_HEAP.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         p
     }
@@ -48,6 +55,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
                 new_size as isize - layout.size() as isize,
                 Ordering::Relaxed,
             );
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         p
     }
@@ -61,28 +69,17 @@ pub fn heap_bytes() -> isize {
     LIVE_HEAP.load(Ordering::Relaxed)
 }
 
-const USAGE: &str = "\
-usage:
-  asock echo-server [--listen ADDR] [--max-connections N]
-  asock echo-client ADDR [--messages N] [--size BYTES]
-  asock bench [--quick] [--scenario P1,P2,P3,P4] [--rounds N] [--duration SECS]
-              [--connections N] [--idle-sockets N] [--only SYSTEM,..] [--backend epoll|uring|auto|both]
-              [--json FILE] [--svg FILE]
-
-bench runs every system of each scenario in the same process, interleaved over the rounds,
-and prints the median per system with its ratio to tokio (and, for P1, to the one-thread limit).";
+/// Heap allocations (and reallocations) made by the whole process so far.
+pub fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let result = match argv.first().map(String::as_str) {
-        Some("echo-server") => args::Args::parse(&argv[1..]).and_then(echo::server),
-        Some("echo-client") => args::Args::parse(&argv[1..]).and_then(echo::client),
-        Some("bench") => args::Args::parse(&argv[1..]).and_then(bench::run),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => Err(format!("unknown or missing command\n\n{USAGE}")),
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::EchoServer(a) => echo::server(a),
+        args::Command::EchoClient(a) => echo::client(a),
+        args::Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
