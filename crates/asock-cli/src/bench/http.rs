@@ -8,7 +8,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
@@ -35,6 +35,7 @@ struct Served {
     accepted: AtomicUsize,
     finished: AtomicUsize,
     errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
 }
 
 /// Serves one connection until the client closes it; an error of hyper's counts.
@@ -43,8 +44,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = http1::Builder::new().serve_connection(TokioIo::new(io), service_fn(hello));
-    if conn.await.is_err() {
+    if let Err(e) = conn.await {
         served.errors.fetch_add(1, Relaxed);
+        let mut first = served.first_error.lock().expect("lock");
+        first.get_or_insert_with(|| e.to_string());
     }
     served.finished.fetch_add(1, Relaxed);
 }
@@ -231,7 +234,8 @@ fn run(ctx: &Ctx, kind: Server) -> Result<Sample, String> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    Ok(sample.with_server_errors(served.errors.load(Relaxed)))
+    let first = served.first_error.lock().expect("lock").take();
+    Ok(sample.with_server_errors(served.errors.load(Relaxed), first))
 }
 
 pub fn engine_tasks(ctx: &Ctx) -> Result<Sample, String> {

@@ -13,7 +13,7 @@ use serde::Serialize;
 pub const MSG: usize = 64;
 
 /// What one run of one system measured.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Sample {
     /// The scenario's figure (round trips/s, GB/s, bytes per socket, requests/s).
     pub value: f64,
@@ -31,6 +31,9 @@ pub struct Sample {
     /// Errors the servers reported (P5); the run fails instead on any error of the checked
     /// work itself.
     pub server_errors: u64,
+    /// The first of those errors, as the server reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_server_error: Option<String>,
 }
 
 impl Sample {
@@ -55,13 +58,15 @@ impl Sample {
             cpu_seconds: m.cpu_seconds,
             allocations: m.allocations,
             server_errors: 0,
+            first_server_error: None,
         }
     }
 
-    /// The same sample with the servers' errors.
-    pub fn with_server_errors(self, server_errors: u64) -> Sample {
+    /// The same sample with the servers' errors: how many, and the first.
+    pub fn with_server_errors(self, server_errors: u64, first: Option<String>) -> Sample {
         Sample {
             server_errors,
+            first_server_error: first,
             ..self
         }
     }
@@ -76,6 +81,7 @@ impl Sample {
             cpu_seconds: 0.0,
             allocations: 0,
             server_errors: 0,
+            first_server_error: None,
         }
     }
 }

@@ -45,8 +45,10 @@ pub struct SystemReport {
     pub cpu_us_per_op: Option<f64>,
     /// Median over the rounds of the heap allocations per operation.
     pub allocations_per_op: Option<f64>,
-    /// Errors its servers reported, all rounds together.
+    /// Errors its servers reported, all rounds together, and the first of them.
     pub server_errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_server_error: Option<String>,
     /// Per reference system (never itself): the ratio in each round and their median. Above
     /// 1 means this system did better, whichever way the unit goes.
     pub ratios: BTreeMap<String, Ratio>,
@@ -121,6 +123,7 @@ impl ScenarioReport {
                     cpu_us_per_op: per_op(|x| x.cpu_seconds * 1e6),
                     allocations_per_op: per_op(|x| x.allocations as f64),
                     server_errors: own.iter().map(|x| x.server_errors).sum(),
+                    first_server_error: own.iter().find_map(|x| x.first_server_error.clone()),
                     ratios,
                     samples: own.clone(),
                 }
@@ -210,18 +213,20 @@ pub fn table(r: &Report) -> String {
         m.rounds, m.seconds_per_run, m.total_seconds, m.idle_cpu_percent
     );
     for s in &r.scenarios {
+        let per_op = if s.op == "-" {
+            String::new()
+        } else {
+            format!("; CPU and allocations per {}", s.op)
+        };
+        let direction = if s.higher_is_better {
+            ""
+        } else {
+            ", lower is better"
+        };
         let _ = writeln!(
             out,
-            "\n{}  {}\n    [{}{}; CPU and allocations per {}]",
-            s.id,
-            s.title,
-            s.unit,
-            if s.higher_is_better {
-                ""
-            } else {
-                ", lower is better"
-            },
-            s.op
+            "\n{}  {}\n    [{}{direction}{per_op}]",
+            s.id, s.title, s.unit
         );
         let mut header = format!(
             "  {:<24} {:>11} {:>23} {:>10} {:>10}",
@@ -255,6 +260,15 @@ pub fn table(r: &Report) -> String {
                 );
             }
             let _ = writeln!(out, "{line}");
+        }
+        for y in s.systems.iter().filter(|y| y.server_errors > 0) {
+            let _ = writeln!(
+                out,
+                "    {}: {} server error(s), the first: {}",
+                y.name,
+                y.server_errors,
+                y.first_server_error.as_deref().unwrap_or("?")
+            );
         }
     }
     out
