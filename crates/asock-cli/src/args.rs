@@ -149,7 +149,7 @@ pub enum BackendArg {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// A smoke run of about half a minute: 1 round of 0.4 s per system, 500 idle sockets
+    /// A smoke run of about ten seconds: 1 round of 0.4 s per system, 500 idle sockets
     #[arg(long)]
     pub quick: bool,
     /// Scenarios to run, comma-separated

@@ -19,7 +19,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::measure::{on_threads, GatePass, Sample};
+use super::measure::{on_threads, thread_cpu_seconds, GatePass, Sample};
 use super::Ctx;
 
 const BODY: &[u8] = b"Hello, world!";
@@ -36,6 +36,8 @@ struct Served {
     finished: AtomicUsize,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
+    /// CPU seconds of the load client's thread in the window.
+    client_cpu: Mutex<f64>,
 }
 
 /// Serves one connection until the client closes it; an error of hyper's counts.
@@ -202,6 +204,7 @@ fn load_client(addrs: Vec<SocketAddr>, served: &Served, mut gate: GatePass, stop
             std::thread::sleep(Duration::from_millis(1));
         }
         gate.pass();
+        let cpu = thread_cpu_seconds();
         let tasks: Vec<_> = conns
             .into_iter()
             .map(|c| tokio::spawn(requests(c, Arc::clone(&stop))))
@@ -210,6 +213,7 @@ fn load_client(addrs: Vec<SocketAddr>, served: &Served, mut gate: GatePass, stop
         for t in tasks {
             total += t.await.map_err(|e| e.to_string())??;
         }
+        *served.client_cpu.lock().expect("lock") = thread_cpu_seconds() - cpu;
         Ok(total)
     });
     gate.report(result);
@@ -235,7 +239,9 @@ fn run(ctx: &Ctx, kind: Server) -> Result<Sample, String> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let first = served.first_error.lock().expect("lock").take();
-    Ok(sample.with_server_errors(served.errors.load(Relaxed), first))
+    let mut sample = sample.with_server_errors(served.errors.load(Relaxed), first);
+    sample.client_cpu_seconds = Some(*served.client_cpu.lock().expect("lock"));
+    Ok(sample)
 }
 
 pub fn engine_tasks(ctx: &Ctx) -> Result<Sample, String> {

@@ -1,7 +1,6 @@
 //! P4: memory per idle socket, each with one pending 64 B receive: the user-space heap the
 //! library holds for it (the kernel's socket memory is the same for every system).
 
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 use asock::AsyncSocket;
 
 use super::asock_pp::transport_pairs;
-use super::measure::{Sample, MSG};
+use super::measure::{std_pairs, Sample, MSG};
 use super::Ctx;
 
 pub fn asock(ctx: &Ctx) -> Result<Sample, String> {
@@ -54,15 +53,7 @@ pub fn asock(ctx: &Ctx) -> Result<Sample, String> {
 pub fn tokio(ctx: &Ctx) -> Result<Sample, String> {
     use tokio::io::AsyncReadExt;
     let n = ctx.idle_sockets;
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let addr = l.local_addr().map_err(|e| e.to_string())?;
-    let mut pairs = Vec::with_capacity(n);
-    for _ in 0..n {
-        let c = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-        let (s, _) = l.accept().map_err(|e| e.to_string())?;
-        s.set_nonblocking(true).map_err(|e| e.to_string())?;
-        pairs.push((c, s));
-    }
+    let pairs = std_pairs(n)?;
     let before = crate::heap_bytes();
     let polled = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::with_capacity(n);
@@ -70,6 +61,7 @@ pub fn tokio(ctx: &Ctx) -> Result<Sample, String> {
     {
         let _guard = ctx.tokio_mt.enter();
         for (c, s) in pairs {
+            s.set_nonblocking(true).map_err(|e| e.to_string())?;
             let s = tokio::net::TcpStream::from_std(s).map_err(|e| e.to_string())?;
             let p = Arc::clone(&polled);
             tasks.push(ctx.tokio_mt.spawn(async move {

@@ -34,6 +34,9 @@ pub struct Sample {
     /// The first of those errors, as the server reported it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_server_error: Option<String>,
+    /// P5: CPU time of the load client's own thread in the window (part of `cpu_seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cpu_seconds: Option<f64>,
 }
 
 impl Sample {
@@ -59,6 +62,7 @@ impl Sample {
             allocations: m.allocations,
             server_errors: 0,
             first_server_error: None,
+            client_cpu_seconds: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl Sample {
             allocations: 0,
             server_errors: 0,
             first_server_error: None,
+            client_cpu_seconds: None,
         }
     }
 }
@@ -124,10 +129,19 @@ impl Window {
 
 /// User + system CPU time of the whole process (every thread), from `getrusage(RUSAGE_SELF)`.
 pub fn process_cpu_seconds() -> f64 {
+    cpu_seconds(libc::RUSAGE_SELF)
+}
+
+/// User + system CPU time of the calling thread (`getrusage(RUSAGE_THREAD)`).
+pub fn thread_cpu_seconds() -> f64 {
+    cpu_seconds(libc::RUSAGE_THREAD)
+}
+
+fn cpu_seconds(who: libc::c_int) -> f64 {
     // SAFETY: an all-zero rusage is a valid value of this plain C struct.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage writes into the live local `ru`.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
         return f64::NAN;
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;

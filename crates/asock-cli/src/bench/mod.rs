@@ -19,6 +19,8 @@ pub mod measure;
 #[cfg(target_os = "linux")]
 mod monoio;
 mod progress;
+#[cfg(target_os = "linux")]
+mod rent;
 mod stream;
 mod tokio_pp;
 

@@ -135,7 +135,13 @@ impl ScenarioReport {
             unit: s.unit,
             op: s.op,
             higher_is_better: s.higher_is_better,
-            references: s.references.clone(),
+            // A reference that did not run (--only) gets no column.
+            references: s
+                .references
+                .iter()
+                .filter(|r| index(r).is_some())
+                .cloned()
+                .collect(),
             counts_server_errors: s.server_errors,
             systems,
         }
@@ -229,7 +235,7 @@ pub fn table(r: &Report) -> String {
             s.id, s.title, s.unit
         );
         let mut header = format!(
-            "  {:<24} {:>11} {:>23} {:>10} {:>10}",
+            "  {:<26} {:>11} {:>23} {:>10} {:>10}",
             "system", "median", "min-max", "CPU µs/op", "allocs/op"
         );
         if s.counts_server_errors {
@@ -242,7 +248,7 @@ pub fn table(r: &Report) -> String {
         for y in &s.systems {
             let spread = format!("{}-{}", fmt_value(y.min, s.unit), fmt_value(y.max, s.unit));
             let mut line = format!(
-                "  {:<24} {:>11} {:>23} {:>10} {:>10}",
+                "  {:<26} {:>11} {:>23} {:>10} {:>10}",
                 y.name,
                 fmt_value(y.median, s.unit),
                 spread,
@@ -260,6 +266,26 @@ pub fn table(r: &Report) -> String {
                 );
             }
             let _ = writeln!(out, "{line}");
+        }
+        let clients: Vec<String> = s
+            .systems
+            .iter()
+            .filter_map(|y| {
+                let share = median(
+                    &y.samples
+                        .iter()
+                        .filter_map(|x| Some(x.client_cpu_seconds? / x.seconds))
+                        .collect::<Vec<_>>(),
+                );
+                finite(share).map(|share| format!("{} {:.0} %", y.name, 100.0 * share))
+            })
+            .collect();
+        if !clients.is_empty() {
+            let _ = writeln!(
+                out,
+                "    load client thread's CPU, in % of a core: {}",
+                clients.join(", ")
+            );
         }
         for y in s.systems.iter().filter(|y| y.server_errors > 0) {
             let _ = writeln!(

@@ -60,6 +60,12 @@ pub fn svg(r: &Report) -> String {
         r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="22" font-size="15">asock bench: each system's median ratio to the scenario's reference (1.00 = equal, longer is better); asock in blue</text>"#
     );
     let x1 = left + bar_w / max_ratio;
+    // The 1.00 line first, so the bars and their labels are drawn over it.
+    let _ = writeln!(
+        o,
+        r#"<line x1="{x1:.1}" y1="{top}" x2="{x1:.1}" y2="{}" stroke="black" stroke-dasharray="4 3"/>"#,
+        top + rows as f64 * row_h
+    );
     let mut y = top;
     for s in &r.scenarios {
         let reference = s.references.first().map_or("", String::as_str);
@@ -99,10 +105,6 @@ pub fn svg(r: &Report) -> String {
             y += row_h;
         }
     }
-    let _ = writeln!(
-        o,
-        r#"<line x1="{x1:.1}" y1="{top}" x2="{x1:.1}" y2="{y}" stroke="black" stroke-dasharray="4 3"/>"#
-    );
     y += 20.0;
     for line in &caption {
         let _ = writeln!(
