@@ -19,7 +19,7 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             let style = ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:30}] {pos}/{len} runs, about {eta} left  {msg}",
+                "{elapsed_precise} [{bar:20}] {pos}/{len} runs, about {eta} left  {wide_msg}",
             )
             .expect("a valid template")
             .progress_chars("=> ");
@@ -43,7 +43,7 @@ impl Progress {
     /// A run starts: round `round` (from 1), scenario `id`, system `name`.
     pub fn start(&self, round: usize, id: &str, name: &str) {
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("round {round}/{}: {id} {name}", self.rounds));
+            bar.set_message(format!("{id} {name} (round {round}/{})", self.rounds));
         }
     }
 
