@@ -28,11 +28,20 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Echo every byte back on each connection, until Ctrl-C (or --max-connections)
+    #[command(
+        after_help = "Example:\n  asock echo-server --listen 127.0.0.1:7878\n  \
+                            asock echo-client 127.0.0.1:7878 --messages 100 --size 4096   (in another terminal)"
+    )]
     EchoServer(EchoServerArgs),
     /// Send messages to an echo server and check every echo; print the round-trip times
+    #[command(
+        after_help = "Example:\n  asock echo-client 127.0.0.1:7878 --messages 100 --size 4096\n\n\
+                            It prints the round trip's min, mean, p50, p90, p99 and worst, each from one \
+                            measurement per message (send to last echoed byte)."
+    )]
     EchoClient(EchoClientArgs),
     /// Run the benchmark: every system in one process, interleaved over rounds
-    #[command(long_about = BENCH_ABOUT)]
+    #[command(long_about = BENCH_ABOUT, after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
 }
 
@@ -60,6 +69,13 @@ pub struct EchoServerArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
 }
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  asock bench                                   every scenario, 5 rounds of 1 s per system
+  asock bench --quick                           a ten-second smoke run
+  asock bench --scenario P1,P3 --rounds 9 --json run.json --svg run.svg
+  asock bench --backend both --only 'asock (epoll),asock (uring),tokio-mt(2)'";
 
 /// A `host:port` (IPv6 in brackets: `[::1]:7878`).
 #[derive(Clone, Debug)]
@@ -91,7 +107,7 @@ pub struct EchoClientArgs {
     #[arg(value_name = "ADDR", value_parser = host_port)]
     pub addr: HostPort,
     /// How many messages to send, one at a time
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub messages: u64,
     /// Bytes per message (at most 1 GiB)
     #[arg(long, value_name = "BYTES", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
