@@ -138,6 +138,20 @@ impl AsyncSocket {
         self.io.state()
     }
 
+    /// The index (from 0 to [`ExecutionEngine::thread_count`] - 1) of the engine worker this
+    /// socket is bound to while it is open, `None` when it is not open or the backend does not
+    /// bind sockets to workers (Windows: any pool thread runs any completion).
+    ///
+    /// On Linux a socket is bound at `open` to the worker with the fewest sockets, or, when the
+    /// other end of its loopback connection is open on the same engine, to that end's worker;
+    /// its readiness, I/O and completions then run on that worker until it is closed.
+    pub fn worker(&self) -> Option<usize> {
+        #[cfg(not(windows))]
+        return self.io.worker();
+        #[cfg(windows)]
+        return None;
+    }
+
     /// Bytes of sends that were accepted and whose completion has not run yet: what this socket
     /// holds for a peer that reads slowly.
     ///

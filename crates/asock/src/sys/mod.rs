@@ -17,22 +17,14 @@
 //!   4. `close` returns only after every pending completion has run and the socket is closed; a
 //!      close from inside the socket's own completion does not wait for that completion.
 //!
-//! Linux: `epoll` (readiness, emulating completions on the engine's worker threads) or io_uring
-//! (true completions on the same worker logic), chosen per engine at run time (`linux.rs`
-//! dispatches to one of them).
+//! Linux (`linux/`): a pool of workers, each with its own event source, over the `epoll`
+//! driver (readiness, emulating completions) or the io_uring driver (true completions), chosen
+//! per engine at run time.
 //! Windows: thread-pool I/O (`CreateThreadpoolIo`, overlapped `WSASend` / `WSARecv`), exactly
 //! as the seed `SRS_ASYNC_SOCKET_WIN32_*` specifies.
 
 #[cfg(target_os = "linux")]
-mod custom;
-#[cfg(target_os = "linux")]
-mod delivery;
-#[cfg(target_os = "linux")]
-pub(crate) mod epoll;
-#[cfg(target_os = "linux")]
-mod linux;
-#[cfg(target_os = "linux")]
-pub(crate) mod uring;
+pub(crate) mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{Engine, SocketIo};
 #[cfg(windows)]

@@ -140,16 +140,6 @@ impl Delivery {
         self.abandoned = false;
     }
 
-    /// After a submission produced completions: whether the caller must schedule the socket
-    /// (`queued` is then set). No when nothing is to deliver, or a runner or a queued task will.
-    pub(crate) fn needs_schedule(&mut self) -> bool {
-        if self.done.is_empty() || self.runner != 0 || self.queued {
-            return false;
-        }
-        self.queued = true;
-        true
-    }
-
     /// A scheduled run starts on thread `me`: whether it is the runner (no other thread is).
     pub(crate) fn start_run(&mut self, me: u64) -> bool {
         self.queued = false;

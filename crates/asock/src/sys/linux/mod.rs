@@ -1,10 +1,34 @@
-//! Linux: the backend is chosen per engine at run time. [`Engine`] and [`SocketIo`] forward to
-//! the epoll or the io_uring backend; a socket always uses its engine's backend.
+//! Linux: the engine is a pool of workers, each with an event source of its own and the
+//! sockets bound to it, over one of two drivers chosen per engine at run time: epoll
+//! (readiness) or io_uring (completions).
+//!
+//! * [`pool`]: the workers, their shards, where a socket is bound, the rescue of a shard whose
+//!   worker is stuck in user code;
+//! * [`socket`]: the one socket core (queues, delivery, close) every driver shares, with
+//!   [`delivery`] (who delivers, the close steps) and [`custom`] (custom transports);
+//! * [`driver`]: the interface a driver implements; [`epoll`] and [`uring`] implement it;
+//! * [`os`]: the thin layer over the system calls; [`slab`]: tokens; [`sync`]: the lock types.
+//!
+//! [`Engine`] and [`SocketIo`] forward to the pool of the engine's driver; a socket always uses
+//! its engine's driver.
+
+pub(crate) mod custom;
+pub(crate) mod delivery;
+pub(crate) mod driver;
+pub(crate) mod epoll;
+pub(crate) mod os;
+pub(crate) mod pool;
+pub(crate) mod slab;
+pub(crate) mod socket;
+pub(crate) mod sync;
+pub(crate) mod uring;
 
 use std::io;
 use std::sync::Arc;
 
-use super::{epoll, uring};
+use self::epoll::Epoll;
+use self::pool::Pool;
+use self::uring::Uring;
 use crate::core::ops::{NotifyOp, RecvOp, SendOp};
 use crate::core::state::SocketState;
 use crate::engine::{Backend, BackendChoice};
@@ -12,10 +36,10 @@ use crate::result::{NotifyType, OpenError, SubmitErrorKind};
 use crate::transport::SocketTransport;
 use crate::Transport;
 
-/// An engine of either backend.
+/// An engine of either driver.
 pub(crate) enum Engine {
-    Epoll(Arc<epoll::Engine>),
-    Uring(Arc<uring::Engine>),
+    Epoll(Arc<Pool<Epoll>>),
+    Uring(Arc<Pool<Uring>>),
 }
 
 impl Engine {
@@ -26,12 +50,18 @@ impl Engine {
         params: &crate::ExecutionEngineParameters,
         choice: BackendChoice,
     ) -> io::Result<Arc<Engine>> {
+        let threads = params.min_thread_count as usize;
+        let epoll = || Pool::start(threads, |_| Epoll::new()).map(Engine::Epoll);
+        let uring = |first| {
+            let mut first = Some(first);
+            Pool::start(threads, |_| Uring::new(first.take())).map(Engine::Uring)
+        };
         let engine = match choice {
-            BackendChoice::Epoll => Engine::Epoll(epoll::Engine::new(params)?),
-            BackendChoice::Uring => Engine::Uring(uring::Engine::new(params, uring::probe()?)?),
+            BackendChoice::Epoll => epoll()?,
+            BackendChoice::Uring => uring(uring::probe()?)?,
             BackendChoice::Auto => match AUTO_PREFERS_URING.then(uring::probe) {
-                Some(Ok(ring)) => Engine::Uring(uring::Engine::new(params, ring)?),
-                Some(Err(_)) | None => Engine::Epoll(epoll::Engine::new(params)?),
+                Some(Ok(ring)) => uring(ring)?,
+                Some(Err(_)) | None => epoll()?,
             },
         };
         Ok(Arc::new(engine))
@@ -78,10 +108,10 @@ impl Engine {
 /// that epoll does not pay). Flip it when the bench says otherwise.
 const AUTO_PREFERS_URING: bool = false;
 
-/// One async socket's I/O on its engine's backend.
+/// One async socket's I/O on its engine's driver.
 pub(crate) enum SocketIo {
-    Epoll(epoll::SocketIo),
-    Uring(uring::SocketIo),
+    Epoll(socket::SocketIo<Epoll>),
+    Uring(socket::SocketIo<Uring>),
 }
 
 macro_rules! forward {
@@ -97,8 +127,8 @@ impl SocketIo {
     /// A CLOSED socket on `engine`'s backend.
     pub(crate) fn new(engine: Arc<Engine>, custom: Option<Box<dyn Transport>>) -> Self {
         match &*engine {
-            Engine::Epoll(e) => SocketIo::Epoll(epoll::SocketIo::new(Arc::clone(e), custom)),
-            Engine::Uring(e) => SocketIo::Uring(uring::SocketIo::new(Arc::clone(e), custom)),
+            Engine::Epoll(p) => SocketIo::Epoll(socket::SocketIo::new(Arc::clone(p), custom)),
+            Engine::Uring(p) => SocketIo::Uring(socket::SocketIo::new(Arc::clone(p), custom)),
         }
     }
 
@@ -108,6 +138,10 @@ impl SocketIo {
 
     pub(crate) fn pending_send_bytes(&self) -> usize {
         forward!(self, io => io.pending_send_bytes())
+    }
+
+    pub(crate) fn worker(&self) -> Option<usize> {
+        forward!(self, io => io.worker())
     }
 
     pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {

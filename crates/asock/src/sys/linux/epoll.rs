@@ -1,0 +1,308 @@
+//! The epoll driver: readiness from one epoll instance per shard, completions emulated by
+//! making the system call for the head of a queue when the socket is ready.
+//!
+//! # Readiness
+//! A socket is registered once, edge-triggered, for both directions and the peer's hang-up. An
+//! edge sets `readable` / `writable`; a `WouldBlock`, a short read or a short write clears it
+//! (on a stream socket a short transfer means the kernel buffer was drained or filled). With
+//! `TCP_INQ` each read also says how many bytes are left, so a drained socket is known without a
+//! `WouldBlock` round trip. A receive never completes with 0 bytes unless the peer closed the
+//! connection, and data queued before the peer's end of stream is delivered first.
+//!
+//! The system calls may be made by any thread that holds the socket's lock (a submitting thread
+//! tries a send at once): none of them needs the shard's worker.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use super::driver::{Driver, Here};
+use super::os;
+use super::socket::{recv_failure, send_failure, Core};
+use crate::result::{ReceiveResult, SendResult};
+use crate::Transport;
+
+/// Token of the shard's own eventfd in its epoll set.
+const WAKE_TOKEN: u64 = u64::MAX;
+/// Events fetched per `epoll_wait`.
+const EVENTS: usize = 256;
+/// iovecs handed to one system call.
+const IOV_BATCH: usize = 64;
+
+/// One shard's epoll instance and its wake-up eventfd.
+pub(crate) struct Epoll {
+    epfd: OwnedFd,
+    wakefd: OwnedFd,
+}
+
+impl Epoll {
+    /// A new epoll instance with its eventfd registered.
+    pub(crate) fn new() -> io::Result<Epoll> {
+        let epfd = os::epoll_create()?;
+        let wakefd = os::eventfd()?;
+        os::epoll_add(&epfd, wakefd.as_raw_fd(), libc::EPOLLIN as u32, WAKE_TOKEN)?;
+        Ok(Epoll { epfd, wakefd })
+    }
+}
+
+/// The epoll driver's part of a socket's state.
+pub(crate) struct EpollIo {
+    registered: bool,
+    /// The socket reported an error.
+    error: bool,
+    /// The peer's end of stream (or a hang-up) was reported: the end-of-stream read is still to
+    /// come however short the last read was, and no further edge will announce it.
+    peer_closed: bool,
+    /// `TCP_INQ` is on.
+    inq: bool,
+    /// Notifications present when readiness was last polled for them: more means new ones.
+    notifies_polled: usize,
+}
+
+/// The outcome of one system call for the head of a queue.
+enum Step {
+    /// Bytes moved; `short` when fewer than offered (the kernel buffer is now full / empty).
+    Moved {
+        n: usize,
+        short: bool,
+    },
+    WouldBlock,
+    /// End of stream (receive only).
+    Eof,
+    Failed(io::Error),
+}
+
+fn timeout_ms(timeout: Option<Duration>) -> i32 {
+    match timeout {
+        None => -1,
+        // Rounded up, so a short timeout still waits rather than spins.
+        Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+    }
+}
+
+impl Epoll {
+    fn send_step(core: &Core<Epoll>) -> Step {
+        let Some(head) = core.sends.front() else {
+            return Step::WouldBlock;
+        };
+        let rest = head.slots().remaining();
+        let iov = os::iovecs(&rest[..rest.len().min(IOV_BATCH)]);
+        let offered: usize = iov.iter().map(|v| v.iov_len).sum();
+        match os::sendmsg(core.fd, iov) {
+            Ok(n) => Step::Moved {
+                n,
+                short: n < offered,
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+            Err(e) => Step::Failed(e),
+        }
+    }
+
+    fn progress_send(core: &mut Core<Epoll>) {
+        while core.writable && !core.sends.is_empty() && core.refused.is_none() {
+            let result = match Epoll::send_step(core) {
+                Step::Moved { n, short } => {
+                    if short {
+                        core.writable = false;
+                    }
+                    let head = core.sends.front_mut().expect("a head send");
+                    head.slots_mut().advance(n);
+                    if !head.slots().is_finished() {
+                        continue;
+                    }
+                    SendResult::Ok
+                }
+                Step::WouldBlock => {
+                    core.writable = false;
+                    continue;
+                }
+                Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Step::Failed(e) => {
+                    if core.sends.front().is_some_and(|h| h.slots().done() == 0) {
+                        // Nothing of it left: the caller reports or completes it.
+                        core.refused = Some(e);
+                        return;
+                    }
+                    send_failure(&e)
+                }
+                Step::Eof => SendResult::Error,
+            };
+            core.finish_send(result);
+        }
+    }
+
+    fn recv_step(core: &mut Core<Epoll>) -> Step {
+        let (fd, inq) = (core.fd, core.io.inq);
+        let Some(head) = core.recvs.front_mut() else {
+            return Step::WouldBlock;
+        };
+        let slots = head.slots().remaining();
+        let iov = os::iovecs(&slots[..slots.len().min(IOV_BATCH)]);
+        let offered: usize = iov.iter().map(|v| v.iov_len).sum();
+        let read = if inq {
+            os::recvmsg_inq(fd, iov)
+        } else {
+            os::readv(fd, iov).map(|n| (n, None))
+        };
+        match read {
+            Ok((0, _)) => Step::Eof,
+            Ok((n, left)) => Step::Moved {
+                n,
+                // Drained when the kernel says nothing is left, or (without TCP_INQ) when the
+                // read came back short.
+                short: left.map_or(n < offered, |left| left == 0),
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+            Err(e) => Step::Failed(e),
+        }
+    }
+
+    fn progress_recv(core: &mut Core<Epoll>) {
+        while core.readable && !core.recvs.is_empty() {
+            let (result, bytes) = match Epoll::recv_step(core) {
+                Step::Moved { n, short } => {
+                    if short && !core.io.peer_closed {
+                        core.readable = false;
+                    }
+                    (ReceiveResult::Ok, n as u32)
+                }
+                Step::WouldBlock => {
+                    core.readable = false;
+                    continue;
+                }
+                Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Step::Eof => (ReceiveResult::Abandoned, 0),
+                Step::Failed(e) => (recv_failure(&e), 0),
+            };
+            core.finish_recv(result, bytes);
+        }
+    }
+
+    /// Completes the notifications whose condition holds now: polled when notifications are
+    /// new or an edge they care about was seen.
+    fn progress_notify(core: &mut Core<Epoll>) {
+        if core.notifies.is_empty() {
+            return;
+        }
+        let (want_in, want_out) = core.notify_wants();
+        let fresh = core.notifies.len() > core.io.notifies_polled;
+        let edge = (want_in && core.readable) || (want_out && core.writable) || core.io.error;
+        if !fresh && !edge {
+            return;
+        }
+        let revents = os::poll_now(core.fd, libc::POLLIN | libc::POLLOUT).unwrap_or(libc::POLLERR);
+        let is_in = revents & (libc::POLLIN | libc::POLLRDHUP | libc::POLLHUP) != 0;
+        let is_out = revents & libc::POLLOUT != 0;
+        let is_err = revents & libc::POLLERR != 0;
+        // Only clear: a set flag must always come from an edge, which also runs the socket.
+        core.readable &= is_in;
+        core.writable &= is_out;
+        core.complete_notifies(is_in, is_out, is_err);
+        core.io.notifies_polled = core.notifies.len();
+    }
+}
+
+impl Driver for Epoll {
+    type Event = u32;
+    type Io = EpollIo;
+    type Scratch = Vec<libc::epoll_event>;
+
+    fn io() -> EpollIo {
+        EpollIo {
+            registered: false,
+            error: false,
+            peer_closed: false,
+            inq: false,
+            notifies_polled: 0,
+        }
+    }
+
+    fn scratch(&self) -> Self::Scratch {
+        vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS]
+    }
+
+    fn wait(
+        &self,
+        events: &mut Self::Scratch,
+        timeout: Option<Duration>,
+        _owner: bool,
+        out: &mut Vec<(u64, u32)>,
+    ) {
+        let n = os::epoll_wait(&self.epfd, events, timeout_ms(timeout)).unwrap_or(0);
+        for ev in &events[..n] {
+            let (token, bits) = (ev.u64, ev.events);
+            if token == WAKE_TOKEN {
+                os::eventfd_drain(&self.wakefd);
+            } else {
+                out.push((token, bits));
+            }
+        }
+    }
+
+    fn wake(&self) {
+        os::eventfd_signal(&self.wakefd);
+    }
+
+    fn open(&self, core: &mut Core<Epoll>, custom: bool) -> io::Result<()> {
+        let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        os::epoll_add(&self.epfd, core.fd, interest, core.token)?;
+        core.io = EpollIo {
+            registered: true,
+            inq: !custom && os::enable_tcp_inq(core.fd),
+            ..Epoll::io()
+        };
+        Ok(())
+    }
+
+    fn on_event(core: &mut Core<Epoll>, bits: u32) -> bool {
+        let ev = bits as libc::c_int;
+        if ev & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+            core.readable = true;
+        }
+        if ev & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+            core.writable = true;
+        }
+        if ev & libc::EPOLLERR != 0 {
+            core.io.error = true;
+        }
+        if ev & (libc::EPOLLRDHUP | libc::EPOLLHUP) != 0 {
+            core.io.peer_closed = true;
+        }
+        (core.readable && !core.recvs.is_empty())
+            || (core.writable && !core.sends.is_empty())
+            || !core.notifies.is_empty()
+    }
+
+    fn progress(
+        &self,
+        core: &mut Core<Epoll>,
+        _here: Here,
+        custom: Option<(&dyn Transport, usize)>,
+    ) {
+        match custom {
+            Some((transport, id)) => core.custom_progress(transport, id),
+            None => {
+                Epoll::progress_recv(core);
+                Epoll::progress_send(core);
+            }
+        }
+        Epoll::progress_notify(core);
+    }
+
+    fn needs_driver(_core: &Core<Epoll>) -> bool {
+        false
+    }
+
+    fn settle(&self, core: &mut Core<Epoll>, _here: Here) -> bool {
+        if core.io.registered {
+            // An event already fetched for it finds a stale token or a closing socket.
+            let _ = os::epoll_del(&self.epfd, core.fd);
+            core.io.registered = false;
+        }
+        true
+    }
+
+    fn close(&self, io: &mut EpollIo, _fd: RawFd) {
+        *io = Epoll::io();
+    }
+}

@@ -1,0 +1,491 @@
+//! The Linux execution engine: one worker thread per shard, each shard an event source of its
+//! own (a [`Driver`]: an epoll instance or an io_uring ring) and the sockets bound to it.
+//!
+//! # Who touches what
+//! * A **shard** belongs to its worker: only that thread waits on the shard's event source and
+//!   runs the shard's queue, except while a *rescuer* stands in for it (below).
+//! * A **socket** is bound to one shard from open to close ([`Pool::bind`]): the least loaded
+//!   shard, or, for one end of a loopback connection whose other end is open in this engine,
+//!   the shard of that other end (a ping-pong between the two then never leaves one thread).
+//!   Its events arrive on its shard's worker, which runs it in place; its state is guarded by
+//!   its own lock, which in practice only that worker takes, so the lock never changes hands.
+//! * The shard's **queue** takes work from other threads (a socket to run, a job): a push
+//!   wakes the worker through its event source only when the worker sleeps (the `sleeping` /
+//!   `woken` pair, both sequentially consistent, so a push either is seen by the worker's last
+//!   look at the queue or sees it asleep). Work a worker makes for its own shard goes to the same
+//!   queue without a wake-up.
+//! * The **registry** maps a shard's tokens to its sockets; the worker looks up a whole batch of
+//!   events under one lock, which only opens and closes on that shard contend for.
+//!
+//! # A blocking callback
+//! User code (completions, jobs) runs on the worker, which meanwhile hears nothing from its
+//! shard. Every worker publishes a counter that is odd while it runs user code (`user`); a
+//! worker that is idle, or between batches, looks at the others every [`WATCH`], and one that
+//! finds a worker inside the same piece of user code as [`WATCH`] ago (so for about 20 to 40
+//! ms) *rescues* its shard: it serves that shard's queue and events besides its own until the
+//! owner comes back. A socket is never run by two threads at once (its runner protocol), so the
+//! stuck callback's own socket simply waits. An engine whose workers are all stuck has nobody
+//! left to rescue; the minimum thread count is the number of workers (the maximum is never
+//! needed: this engine does not grow).
+//!
+//! # Shutdown
+//! Dropping the last [`crate::ExecutionEngine`] sets the shutdown flag and wakes every shard.
+//! From a non-worker thread it joins the workers; from a worker it returns at once and that
+//! worker exits when its current callback returns (a thread cannot join itself).
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::driver::{Driver, Here};
+use super::slab::Slab;
+use super::socket::Socket;
+
+/// How often a worker looks for a worker stuck in user code, and how long user code may run
+/// before its shard is rescued.
+pub(crate) const WATCH: Duration = Duration::from_millis(20);
+/// How long a rescuer waits on the rescued shard's events before serving its own again.
+const RESCUE_SLICE: Duration = Duration::from_millis(1);
+/// How long a close pumping its shard's events waits for one.
+const PUMP: Duration = Duration::from_millis(1);
+
+/// A small unique id for the current thread (0 is never used).
+pub(crate) fn thread_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local!(static ID: Cell<u64> = const { Cell::new(0) });
+    ID.try_with(|id| {
+        if id.get() == 0 {
+            id.set(NEXT.fetch_add(1, Relaxed));
+        }
+        id.get()
+    })
+    .unwrap_or(u64::MAX)
+}
+
+/// What the current thread is to a pool: its address, the shard the thread owns, and that
+/// shard's user-code counter.
+#[derive(Clone, Copy)]
+struct Current {
+    pool: usize,
+    shard: usize,
+    user: *const AtomicU64,
+}
+
+thread_local!(static CURRENT: Cell<Option<Current>> = const { Cell::new(None) });
+
+fn current() -> Option<Current> {
+    CURRENT.try_with(Cell::get).ok().flatten()
+}
+
+/// Work for a shard's worker.
+pub(crate) enum Task<D: Driver> {
+    /// Run a socket (deliver its completions, take its I/O forward).
+    Socket(Arc<Socket<D>>),
+    /// Run a closure once.
+    Job(Box<dyn FnOnce() + Send>),
+}
+
+/// One worker's event source, queue and sockets.
+pub(crate) struct Shard<D: Driver> {
+    driver: D,
+    queue: Mutex<VecDeque<Task<D>>>,
+    queued: AtomicUsize,
+    /// The owner is (about to be) blocked in its source's `wait`.
+    sleeping: AtomicBool,
+    /// A wake-up was sent and not yet consumed (coalesces them).
+    woken: AtomicBool,
+    /// Odd while the owner runs user code; bumped on every entry and exit.
+    user: AtomicU64,
+    /// The thread rescuing this shard, 0 for none.
+    rescuer: AtomicU64,
+    registry: Mutex<Slab<Arc<Socket<D>>>>,
+    /// Sockets bound to this shard.
+    bound: AtomicUsize,
+}
+
+/// The engine: its shards and their workers.
+pub(crate) struct Pool<D: Driver> {
+    shards: Box<[Shard<D>]>,
+    shutdown: AtomicBool,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The shard of each open loopback end, by `(local, peer)`.
+    pairs: Mutex<HashMap<(SocketAddr, SocketAddr), usize>>,
+    /// Where the search for the least loaded shard starts (ties go round).
+    next: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a panic happened elsewhere while holding it; the critical
+    // sections here keep their data consistent at every step, so carry on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<D: Driver> Pool<D> {
+    /// Starts `threads` workers (at least one), each with the source `make(i)` creates.
+    pub(crate) fn start(
+        threads: usize,
+        mut make: impl FnMut(usize) -> io::Result<D>,
+    ) -> io::Result<Arc<Self>> {
+        let n = threads.max(1);
+        let mut shards = Vec::with_capacity(n);
+        for i in 0..n {
+            shards.push(Shard {
+                driver: make(i)?,
+                queue: Mutex::default(),
+                queued: AtomicUsize::new(0),
+                sleeping: AtomicBool::new(false),
+                woken: AtomicBool::new(false),
+                user: AtomicU64::new(0),
+                rescuer: AtomicU64::new(0),
+                registry: Mutex::default(),
+                bound: AtomicUsize::new(0),
+            });
+        }
+        let pool = Arc::new(Pool {
+            shards: shards.into_boxed_slice(),
+            shutdown: AtomicBool::new(false),
+            threads: Mutex::default(),
+            pairs: Mutex::default(),
+            next: AtomicUsize::new(0),
+        });
+        for i in 0..n {
+            let p = Arc::clone(&pool);
+            let spawned = std::thread::Builder::new()
+                .name(format!("asock-worker-{i}"))
+                .spawn(move || p.worker_main(i));
+            match spawned {
+                Ok(h) => lock(&pool.threads).push(h),
+                Err(err) => {
+                    pool.shutdown();
+                    return Err(err);
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Number of worker threads.
+    pub(crate) fn thread_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The event source of `shard`.
+    pub(crate) fn driver(&self, shard: usize) -> &D {
+        &self.shards[shard].driver
+    }
+
+    fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Whether the calling thread is one of this engine's workers.
+    pub(crate) fn is_current_worker(&self) -> bool {
+        current().is_some_and(|c| c.pool == self.addr())
+    }
+
+    /// What the calling thread is to `shard` (see [`Here`]).
+    pub(crate) fn here(&self, shard: usize) -> Here {
+        match current() {
+            Some(c) if c.pool == self.addr() => {
+                if c.shard == shard || self.shards[shard].rescuer.load(Relaxed) == thread_id() {
+                    Here::Driver
+                } else {
+                    Here::Elsewhere
+                }
+            }
+            _ => Here::Elsewhere,
+        }
+    }
+
+    /// Binds an opening socket to a shard and registers it there: `(shard, token)`.
+    pub(crate) fn bind(
+        &self,
+        socket: Arc<Socket<D>>,
+        pair: Option<(SocketAddr, SocketAddr)>,
+    ) -> (usize, u64) {
+        let shard = match pair {
+            Some((local, peer)) => {
+                let mut pairs = lock(&self.pairs);
+                let shard = match pairs.get(&(peer, local)) {
+                    Some(&s) => s,
+                    None => self.least_loaded(),
+                };
+                pairs.insert((local, peer), shard);
+                shard
+            }
+            None => self.least_loaded(),
+        };
+        let s = &self.shards[shard];
+        s.bound.fetch_add(1, Relaxed);
+        let token = lock(&s.registry).insert(socket);
+        (shard, token)
+    }
+
+    /// Undoes [`Pool::bind`] (the socket closed, or its open failed).
+    pub(crate) fn unbind(&self, shard: usize, token: u64, pair: Option<(SocketAddr, SocketAddr)>) {
+        let s = &self.shards[shard];
+        let removed = lock(&s.registry).remove(token);
+        if removed.is_some() {
+            s.bound.fetch_sub(1, Relaxed);
+        }
+        // Dropped outside the lock: it may be the last reference to the socket.
+        drop(removed);
+        if let Some(key) = pair {
+            let mut pairs = lock(&self.pairs);
+            if pairs.get(&key) == Some(&shard) {
+                pairs.remove(&key);
+            }
+        }
+    }
+
+    fn least_loaded(&self) -> usize {
+        let n = self.shards.len();
+        let start = self.next.fetch_add(1, Relaxed) % n;
+        (0..n)
+            .map(|k| (start + k) % n)
+            .min_by_key(|&i| self.shards[i].bound.load(Relaxed))
+            .unwrap_or(0)
+    }
+
+    /// How many sockets each shard has (for tests of the spread).
+    #[allow(dead_code)]
+    pub(crate) fn spread(&self) -> Vec<usize> {
+        self.shards.iter().map(|s| s.bound.load(Relaxed)).collect()
+    }
+
+    fn push(&self, shard: usize, task: Task<D>) {
+        let s = &self.shards[shard];
+        lock(&s.queue).push_back(task);
+        s.queued.fetch_add(1, SeqCst);
+        if s.sleeping.load(SeqCst) && !s.woken.swap(true, SeqCst) {
+            s.driver.wake();
+        }
+    }
+
+    /// Has `socket` run on a worker of its shard.
+    pub(crate) fn schedule_socket(&self, shard: usize, socket: Arc<Socket<D>>) {
+        self.push(shard, Task::Socket(socket));
+    }
+
+    /// Runs `job` once on a worker: this one's shard when called from a worker, else the
+    /// shards in turn.
+    pub(crate) fn execute(&self, job: Box<dyn FnOnce() + Send>) {
+        let shard = match current() {
+            Some(c) if c.pool == self.addr() => c.shard,
+            _ => self.next.fetch_add(1, Relaxed) % self.shards.len(),
+        };
+        self.push(shard, Task::Job(job));
+    }
+
+    /// Runs user code, publishing that this worker is inside it (see the module docs).
+    pub(crate) fn user_code<R>(&self, f: impl FnOnce() -> R) -> R {
+        let user = match current() {
+            Some(c) if c.pool == self.addr() => c.user,
+            _ => return f(),
+        };
+        // SAFETY: `user` points at the counter of the calling worker's own shard, inside the
+        // pool this worker holds an `Arc` of for its whole life.
+        let user = unsafe { &*user };
+        struct Leave<'a>(&'a AtomicU64);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.store(self.0.load(Relaxed).wrapping_add(1), Release);
+            }
+        }
+        // Only this worker writes its counter: a load and a store are enough.
+        user.store(user.load(Relaxed).wrapping_add(1), Release);
+        let _leave = Leave(user);
+        f()
+    }
+
+    /// For a close waiting on the worker of `shard` (this thread) for the kernel: waits a
+    /// little for the shard's events and records them (sockets made runnable are queued).
+    pub(crate) fn pump(&self, shard: usize) {
+        let s = &self.shards[shard];
+        let mut scratch = s.driver.scratch();
+        let mut events = Vec::new();
+        s.driver.wait(&mut scratch, Some(PUMP), false, &mut events);
+        self.dispatch(shard, &mut events);
+    }
+
+    /// Stops the workers (see the module docs).
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        for s in self.shards.iter() {
+            s.woken.store(true, SeqCst);
+            s.driver.wake();
+        }
+        let handles = std::mem::take(&mut *lock(&self.threads));
+        if !self.is_current_worker() {
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+    }
+
+    fn run_task(&self, task: Task<D>) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| match task {
+            Task::Socket(socket) => socket.run(),
+            Task::Job(job) => self.user_code(job),
+        }));
+        if outcome.is_err() {
+            eprintln!("asock: a task panicked on an engine worker; the panic was contained");
+        }
+    }
+
+    /// Hands a batch of `(token, event)` to the sockets of `shard` (looked up under one lock)
+    /// and queues those that must run. Every event is recorded before any socket runs (see
+    /// [`Socket::record`]), and runnable sockets go through the shard's queue, where a rescuer
+    /// finds them if a callback blocks this worker.
+    fn dispatch(&self, shard: usize, events: &mut Vec<(u64, D::Event)>) {
+        if events.is_empty() {
+            return;
+        }
+        let sockets: Vec<(Arc<Socket<D>>, D::Event)> = {
+            let registry = lock(&self.shards[shard].registry);
+            events
+                .drain(..)
+                .filter_map(|(token, ev)| registry.get(token).map(|s| (s, ev)))
+                .collect()
+        };
+        let runnable: VecDeque<Task<D>> = sockets
+            .into_iter()
+            .filter_map(|(socket, ev)| socket.record(ev).then_some(Task::Socket(socket)))
+            .collect();
+        if !runnable.is_empty() {
+            let s = &self.shards[shard];
+            let n = runnable.len();
+            lock(&s.queue).extend(runnable);
+            s.queued.fetch_add(n, SeqCst);
+            if s.sleeping.load(SeqCst) && !s.woken.swap(true, SeqCst) {
+                s.driver.wake();
+            }
+        }
+    }
+
+    /// Runs the queued work of `shard`, one task at a time (the rest stays in the queue, where
+    /// a rescuer finds it while a task blocks).
+    fn run_queue(&self, shard: usize) {
+        let s = &self.shards[shard];
+        while s.queued.load(SeqCst) > 0 {
+            let task = lock(&s.queue).pop_front();
+            let Some(task) = task else { break };
+            s.queued.fetch_sub(1, SeqCst);
+            self.run_task(task);
+        }
+    }
+
+    /// One turn of a worker on `shard`: its queued work, then its events (waiting for them up
+    /// to `timeout`; `sleep`: as the shard's owner, which others wake), recorded and queued.
+    fn serve(&self, shard: usize, work: &mut Work<D>, timeout: Option<Duration>, sleep: bool) {
+        let s = &self.shards[shard];
+        self.run_queue(shard);
+        let mut timeout = timeout;
+        if sleep {
+            s.sleeping.store(true, SeqCst);
+            if s.queued.load(SeqCst) > 0 || self.shutdown.load(SeqCst) {
+                timeout = Some(Duration::ZERO);
+            }
+        }
+        s.driver
+            .wait(&mut work.scratch, timeout, sleep, &mut work.events);
+        if sleep {
+            s.sleeping.store(false, SeqCst);
+            s.woken.store(false, SeqCst);
+        }
+        self.dispatch(shard, &mut work.events);
+    }
+
+    fn worker_main(self: Arc<Self>, me: usize) {
+        let shard = &self.shards[me];
+        let _ = CURRENT.try_with(|c| {
+            c.set(Some(Current {
+                pool: self.addr(),
+                shard: me,
+                user: &shard.user,
+            }))
+        });
+        let mut work = Work {
+            events: Vec::new(),
+            scratch: shard.driver.scratch(),
+        };
+        let mut watch = Watch::new(self.shards.len());
+        let alone = self.shards.len() == 1;
+        while !self.shutdown.load(Relaxed) {
+            self.serve(me, &mut work, if alone { None } else { Some(WATCH) }, true);
+            if let Some(stuck) = watch.look(&self, me) {
+                self.rescue(me, stuck, &mut work);
+            }
+        }
+        // Queued tasks hold their sockets, which hold this pool: drop them (and the registry's
+        // references) so the pool and its descriptors can be freed once every worker is gone.
+        let leftover = std::mem::take(&mut *lock(&shard.queue));
+        drop((leftover, work));
+        let sockets = std::mem::take(&mut *lock(&shard.registry));
+        drop(sockets);
+    }
+
+    /// Serves `stuck`'s shard besides this worker's own until its owner leaves the user code it
+    /// was found in.
+    fn rescue(&self, me: usize, stuck: usize, work: &mut Work<D>) {
+        let s = &self.shards[stuck];
+        let me_id = thread_id();
+        if s.rescuer
+            .compare_exchange(0, me_id, SeqCst, SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        let seen = s.user.load(Acquire);
+        while seen & 1 == 1 && s.user.load(Acquire) == seen && !self.shutdown.load(Relaxed) {
+            self.serve(stuck, work, Some(RESCUE_SLICE), false);
+            self.serve(me, work, Some(Duration::ZERO), false);
+        }
+        s.rescuer.store(0, SeqCst);
+    }
+}
+
+/// A worker's reusable buffers.
+struct Work<D: Driver> {
+    events: Vec<(u64, D::Event)>,
+    scratch: D::Scratch,
+}
+
+/// A worker's look at the others' user-code counters, every [`WATCH`].
+struct Watch {
+    seen: Vec<u64>,
+    at: Instant,
+}
+
+impl Watch {
+    fn new(n: usize) -> Self {
+        Watch {
+            seen: vec![0; n],
+            at: Instant::now(),
+        }
+    }
+
+    /// A shard whose owner has been inside the same piece of user code since the last look
+    /// (at least [`WATCH`] ago), if any.
+    fn look<D: Driver>(&mut self, pool: &Pool<D>, me: usize) -> Option<usize> {
+        if self.seen.len() < 2 || self.at.elapsed() < WATCH {
+            return None;
+        }
+        self.at = Instant::now();
+        let mut stuck = None;
+        for (k, s) in pool.shards.iter().enumerate() {
+            let now = s.user.load(Acquire);
+            if k != me && now & 1 == 1 && now == self.seen[k] && stuck.is_none() {
+                stuck = Some(k);
+            }
+            self.seen[k] = now;
+        }
+        stuck
+    }
+}

@@ -1,0 +1,384 @@
+//! One socket's operations on its shard's ring.
+//!
+//! # What the kernel holds
+//! At most one send (for the head of `sends`) and one receive (for the head of `recvs`) are in
+//! flight, and at most one one-shot poll per direction (for notifications and custom
+//! transports). An SQE points at the operation's own buffers and slots (the operation is boxed
+//! and stays at the head of its queue until its CQE is accounted) and, for several buffers, at a
+//! `msghdr` kept here, in the socket's state, which never moves. Close cancels what is in flight
+//! and waits for every CQE before anything leaves the queues.
+//!
+//! # Receives that do not fail first
+//! A receive posted before its data arrives would make the kernel try it, fail, arm a poll and
+//! rerun it later as deferred work. Instead:
+//! * a receive goes out with `MSG_DONTWAIT`: it completes at once, with data or with `EAGAIN`;
+//! * when the previous receive drained the socket (its CQE lacked `IORING_CQE_F_SOCK_NONEMPTY`),
+//!   the next one waits out one `io_uring_enter` (the one that carries the reply this socket's
+//!   callback just sent) and then goes into the ring *behind* the sends of the next loop turn:
+//!   in a ping-pong the peer's answer to that reply then lands just before the receive runs,
+//!   in the same `io_uring_enter`;
+//! * a receive that found nothing goes again at the end of the loop turn, behind that turn's
+//!   sends; after a second miss, or when a turn made no progress at all, it is armed to wait in
+//!   the kernel (the ordinary receive), so an idle connection costs one or two failed tries,
+//!   not one per turn.
+//!
+//! A ping-pong between two sockets of one shard so costs one `io_uring_enter` per hop, with one
+//! successful receive and no failed try, no armed poll and no deferred work.
+
+use std::io;
+
+use io_uring::{cqueue, opcode, types};
+
+use super::super::driver::Here;
+use super::super::os;
+use super::super::socket::{recv_failure, send_failure, Core};
+use super::{user_data, Event, Kind, Uring};
+use crate::core::ops::Slot;
+use crate::result::{ReceiveResult, SendResult};
+use crate::Transport;
+
+/// Most iovecs in one `SendMsg` / `RecvMsg` (`UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
+
+/// The header of an in-flight `SendMsg` / `RecvMsg`.
+struct Hdr(libc::msghdr);
+
+// SAFETY: the header's raw pointers point at the head operation's slots, owned by the same
+// socket state; they are only read by the kernel, and the header is written under the socket's
+// lock, whichever thread that is.
+unsafe impl Send for Hdr {}
+
+impl Default for Hdr {
+    fn default() -> Hdr {
+        // SAFETY: an all-zero msghdr is a valid empty header.
+        Hdr(unsafe { std::mem::zeroed() })
+    }
+}
+
+impl Hdr {
+    /// Points the header at (at most [`IOV_MAX`] of) `slots`.
+    fn point_at(&mut self, slots: &[Slot]) -> *mut libc::msghdr {
+        let iov = os::iovecs(&slots[..slots.len().min(IOV_MAX)]);
+        self.0.msg_iov = iov.as_ptr().cast_mut();
+        self.0.msg_iovlen = iov.len() as _;
+        &mut self.0
+    }
+}
+
+/// One kind of operation of the socket in the ring.
+#[derive(Default, Clone, Copy)]
+struct Flight {
+    /// The kernel holds it (its CQE has not arrived).
+    busy: bool,
+    /// Its last CQE (result, flags), not yet accounted.
+    res: Option<(i32, u32)>,
+}
+
+/// The io_uring driver's part of a socket's state.
+#[derive(Default)]
+pub(crate) struct UringIo {
+    send: Flight,
+    recv: Flight,
+    poll_in: Flight,
+    poll_out: Flight,
+    send_hdr: Hdr,
+    recv_hdr: Hdr,
+    /// The socket's token is in the ring's parked list (its receive waits for a turn's end).
+    parked: bool,
+    /// The turn the parked receive waited for came: it goes now.
+    go: bool,
+    /// Tries that found nothing since data last came.
+    misses: u8,
+    /// The next receive goes armed (waits in the kernel).
+    armed: bool,
+    /// The previous receive left the socket empty.
+    drained: bool,
+    /// Close pushed its cancellations.
+    cancelled: bool,
+}
+
+impl UringIo {
+    fn in_flight(&self) -> bool {
+        self.send.busy || self.recv.busy || self.poll_in.busy || self.poll_out.busy
+    }
+
+    fn has_results(&self) -> bool {
+        self.send.res.is_some()
+            || self.recv.res.is_some()
+            || self.poll_in.res.is_some()
+            || self.poll_out.res.is_some()
+    }
+}
+
+/// A socket is opened: it starts readable and writable (an attempt tells).
+pub(crate) fn open(core: &mut Core<Uring>, _custom: bool) {
+    core.io = UringIo::default();
+    core.readable = true;
+    core.writable = true;
+}
+
+pub(crate) fn on_event(core: &mut Core<Uring>, event: Event) -> bool {
+    let io = &mut core.io;
+    match event {
+        Event::Cqe { kind, res, flags } => {
+            let flight = match kind {
+                Kind::Send => &mut io.send,
+                Kind::Recv => &mut io.recv,
+                Kind::PollIn => &mut io.poll_in,
+                Kind::PollOut => &mut io.poll_out,
+                Kind::Cancel => return false,
+            };
+            flight.busy = false;
+            flight.res = Some((res, flags));
+            true
+        }
+        Event::Turn { armed } => {
+            if !io.parked {
+                return false;
+            }
+            io.parked = false;
+            io.go = true;
+            io.armed |= armed;
+            true
+        }
+    }
+}
+
+/// Whether the socket has work only the shard's worker can start.
+pub(crate) fn needs_driver(core: &Core<Uring>) -> bool {
+    let io = &core.io;
+    io.has_results()
+        || (!core.recvs.is_empty() && !io.recv.busy && !io.parked)
+        || (!core.sends.is_empty() && !io.send.busy)
+        || !core.notifies.is_empty()
+}
+
+/// Turns the CQEs that arrived into results and completions.
+fn account(core: &mut Core<Uring>) {
+    for res in [core.io.poll_in.res.take(), core.io.poll_out.res.take()]
+        .into_iter()
+        .flatten()
+    {
+        account_poll(core, res.0);
+    }
+    if let Some((res, flags)) = core.io.recv.res.take() {
+        if res > 0 {
+            core.io.drained = !cqueue::sock_nonempty(flags);
+            core.io.misses = 0;
+            core.finish_recv(ReceiveResult::Ok, res as u32);
+        } else if res == 0 {
+            core.finish_recv(ReceiveResult::Abandoned, 0);
+        } else if res == -libc::EAGAIN {
+            // A try found nothing: once more at the turn's end, then wait in the kernel.
+            core.io.misses = core.io.misses.saturating_add(1);
+            core.io.armed |= core.io.misses >= 2;
+        } else if res != -libc::EINTR && res != -libc::ECANCELED {
+            core.finish_recv(recv_failure(&io::Error::from_raw_os_error(-res)), 0);
+        }
+    }
+    if let Some((res, _)) = core.io.send.res.take() {
+        if res > 0 {
+            let head = core
+                .sends
+                .front_mut()
+                .expect("an in-flight send is the head");
+            head.slots_mut().advance(res as usize);
+            if head.slots().is_finished() {
+                core.finish_send(SendResult::Ok);
+            }
+        } else if res == 0 {
+            core.finish_send(SendResult::Error);
+        } else if res != -libc::EAGAIN && res != -libc::EINTR && res != -libc::ECANCELED {
+            core.finish_send(send_failure(&io::Error::from_raw_os_error(-res)));
+        }
+    }
+}
+
+/// A poll CQE: the socket may move bytes again; notifications whose condition holds complete.
+fn account_poll(core: &mut Core<Uring>, res: i32) {
+    if res == -libc::ECANCELED {
+        return;
+    }
+    let mask = if res < 0 {
+        libc::POLLERR
+    } else {
+        res as libc::c_short
+    };
+    let is_in = mask & (libc::POLLIN | libc::POLLRDHUP | libc::POLLHUP) != 0;
+    let is_out = mask & libc::POLLOUT != 0;
+    let is_err = mask & libc::POLLERR != 0;
+    if is_in || is_err {
+        core.readable = true;
+    }
+    if is_out || is_err {
+        core.writable = true;
+    }
+    core.complete_notifies(is_in, is_out, is_err);
+}
+
+pub(crate) fn progress(
+    uring: &Uring,
+    core: &mut Core<Uring>,
+    here: Here,
+    custom: Option<(&dyn Transport, usize)>,
+) {
+    if here != Here::Driver {
+        // The ring is its worker's: `needs_driver` hands the work over.
+        return;
+    }
+    account(core);
+    match custom {
+        Some((transport, id)) => core.custom_progress(transport, id),
+        None => {
+            if core.recvs.is_empty() {
+                core.io.go = false;
+            } else if !core.io.recv.busy && !core.io.parked {
+                start_recv(uring, core);
+            }
+            if !core.sends.is_empty() && !core.io.send.busy {
+                start_send(uring, core);
+            }
+        }
+    }
+    if core.d.state == crate::core::state::SocketState::Open && !core.broken {
+        arm_polls(uring, core, custom.is_some());
+    }
+}
+
+/// Pushes the head receive now, or parks it for the end of the turn (see the module docs).
+fn start_recv(uring: &Uring, core: &mut Core<Uring>) {
+    let io = &mut core.io;
+    if !io.go && !io.armed && (io.drained || io.misses > 0) {
+        // Wait for the peer's reply to go out first: after the next enter when the socket was
+        // drained, at the end of this turn after a miss.
+        let later = io.drained;
+        io.drained = false;
+        io.parked = true;
+        return uring.lock().park(core.token, later);
+    }
+    let flags = if io.armed { 0 } else { libc::MSG_DONTWAIT };
+    io.go = false;
+    io.armed = false;
+    let Core {
+        recvs,
+        io,
+        fd,
+        token,
+        ..
+    } = core;
+    let head = recvs.front().expect("a head receive");
+    let slots = head.slots().remaining();
+    let entry = if let [one] = slots {
+        opcode::Recv::new(types::Fd(*fd), one.base, one.len as u32).flags(flags)
+    } else {
+        return push_recvmsg(uring, io, *fd, *token, slots, flags);
+    }
+    .build()
+    .user_data(user_data(*token, Kind::Recv));
+    io.recv.busy = true;
+    // SAFETY: the entry points at the head receive's buffer (the boxed operation stays at the
+    // head of `recvs`, untouched, until its CQE has been accounted; close waits for that) and
+    // at the socket, which is only closed after the CQE.
+    unsafe { uring.lock().push(&entry) };
+}
+
+fn push_recvmsg(uring: &Uring, io: &mut UringIo, fd: i32, token: u64, slots: &[Slot], flags: i32) {
+    let hdr = io.recv_hdr.point_at(slots);
+    let entry = opcode::RecvMsg::new(types::Fd(fd), hdr)
+        .flags(flags as u32)
+        .build()
+        .user_data(user_data(token, Kind::Recv));
+    io.recv.busy = true;
+    // SAFETY: as for a single-buffer receive, and the header lives in the socket's state (which
+    // never moves) and is not written again while the receive is in flight.
+    unsafe { uring.lock().push(&entry) };
+}
+
+/// Pushes a send of the head send's unsent bytes.
+fn start_send(uring: &Uring, core: &mut Core<Uring>) {
+    let Core {
+        sends,
+        io,
+        fd,
+        token,
+        ..
+    } = core;
+    let head = sends.front().expect("a head send");
+    let slots = head.slots().remaining();
+    let entry = if let [one] = slots {
+        opcode::Send::new(types::Fd(*fd), one.base.cast_const(), one.len as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+    } else {
+        let hdr = io.send_hdr.point_at(slots);
+        opcode::SendMsg::new(types::Fd(*fd), hdr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+    .user_data(user_data(*token, Kind::Send));
+    io.send.busy = true;
+    // SAFETY: the entry points at the head send's unsent bytes (and, for several buffers, at
+    // the header in the socket's state, not written again until the CQE): the boxed operation
+    // stays at the head of `sends` until its CQE has been accounted, and close waits for that.
+    unsafe { uring.lock().push(&entry) };
+}
+
+/// Arms the one-shot polls that notifications and a custom transport's stalled transfers need.
+fn arm_polls(uring: &Uring, core: &mut Core<Uring>, custom: bool) {
+    let (notify_in, notify_out) = core.notify_wants();
+    let want_in = notify_in || (custom && !core.readable && !core.recvs.is_empty());
+    let want_out = notify_out || (custom && !core.writable && !core.sends.is_empty());
+    let polls = [
+        (want_in, Kind::PollIn, libc::POLLIN | libc::POLLRDHUP),
+        (want_out, Kind::PollOut, libc::POLLOUT),
+    ];
+    for (want, kind, mask) in polls {
+        let flight = if kind == Kind::PollIn {
+            &mut core.io.poll_in
+        } else {
+            &mut core.io.poll_out
+        };
+        if !want || flight.busy {
+            continue;
+        }
+        flight.busy = true;
+        let entry = opcode::PollAdd::new(types::Fd(core.fd), mask as u32)
+            .build()
+            .user_data(user_data(core.token, kind));
+        // SAFETY: a poll points at no memory; the socket stays open until its CQE.
+        unsafe { uring.lock().push(&entry) };
+    }
+}
+
+/// During CLOSING: cancels what is in flight (on the shard's worker), accounts what arrived,
+/// and says whether the kernel holds nothing of the socket's any more.
+pub(crate) fn settle(uring: &Uring, core: &mut Core<Uring>, here: Here) -> bool {
+    account(core);
+    // A parked receive is not in the kernel; its turn finds the socket no longer parked.
+    core.io.parked = false;
+    if !core.io.in_flight() {
+        return true;
+    }
+    if here == Here::Driver && !core.io.cancelled {
+        core.io.cancelled = true;
+        let token = core.token;
+        let io = &core.io;
+        let busy = [
+            (io.send.busy, Kind::Send),
+            (io.recv.busy, Kind::Recv),
+            (io.poll_in.busy, Kind::PollIn),
+            (io.poll_out.busy, Kind::PollOut),
+        ];
+        let mut ring = uring.lock();
+        for (busy, kind) in busy {
+            if busy {
+                let entry = opcode::AsyncCancel::new(user_data(token, kind))
+                    .build()
+                    .user_data(user_data(token, Kind::Cancel));
+                // SAFETY: a cancellation points at no memory.
+                unsafe { ring.push(&entry) };
+            }
+        }
+    }
+    false
+}

@@ -1,0 +1,351 @@
+//! The io_uring driver: one ring per shard, true completion-based socket I/O.
+//!
+//! * This file: the ring as a shard's event source. Its worker enters the kernel once per loop
+//!   turn (`io_uring_enter` submits everything pushed since the last turn and waits for a
+//!   completion in the same call) and reads the completions out. Other threads never touch a
+//!   ring: they hand their work to its worker (the ring is behind a lock only so that a worker
+//!   rescuing the shard, or a close waiting on the worker's own thread, can take its place).
+//!   A wake-up is a write to the shard's eventfd, on which the ring keeps a multishot poll.
+//! * [`io`]: one socket's operations on the ring: at most one send and one receive in flight,
+//!   their headers in the socket's state, their buffers in the operations themselves, and the
+//!   receive strategy that makes a ping-pong cost one system call per hop.
+//!
+//! # Selection
+//! [`probe`] decides whether this backend can run: `io_uring_setup` must succeed (containers and
+//! sysctls refuse it with EPERM, old kernels with ENOSYS, a low `RLIMIT_MEMLOCK` with ENOMEM), the
+//! kernel must take timeouts on a wait (`IORING_FEAT_EXT_ARG`, Linux 5.11) and support every
+//! opcode the backend submits. Otherwise the engine runs on epoll.
+//!
+//! Test hook: the environment variable `ASOCK_URING_FAIL_SETUP=EPERM|ENOSYS|ENOMEM|EINVAL` makes
+//! [`probe`] fail as if `io_uring_setup` had returned that error. Nothing else reads it.
+//!
+//! # Ring flags
+//! Rings are set up plainly (no `SINGLE_ISSUER`, `DEFER_TASKRUN` or `COOP_TASKRUN`): a worker that
+//! rescues a stuck shard submits to and reaps from that shard's ring, and the kernel must be free
+//! to run the stuck owner's pending completion work by interrupting it. Receives are tried
+//! without waiting (`MSG_DONTWAIT`) first, so that in the common case no completion needs that
+//! deferred work at all (see [`io`]).
+
+pub(crate) mod io;
+
+use std::io as stdio;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
+
+use io_uring::{opcode, squeue, types, IoUring, Probe};
+
+use super::os;
+
+/// Submission queue entries of a ring.
+const ENTRIES: u32 = 1024;
+/// Completion queue entries of a ring (room for every socket's few operations in flight).
+const CQ_ENTRIES: u32 = 8192;
+/// `user_data` of the multishot poll on the wake-up eventfd.
+const WAKE: u64 = u64::MAX;
+
+/// What a CQE completes: the low three bits of its `user_data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The socket's in-flight send.
+    Send = 0,
+    /// The socket's in-flight receive.
+    Recv = 1,
+    /// The socket's one-shot poll for input.
+    PollIn = 2,
+    /// The socket's one-shot poll for output.
+    PollOut = 3,
+    /// A cancellation issued by close (its CQE is ignored).
+    Cancel = 4,
+}
+
+/// What the ring reports for one socket.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Event {
+    /// A completion: its kind, result and flags.
+    Cqe { kind: Kind, res: i32, flags: u32 },
+    /// The end of a loop turn: a receive waiting for it may go now, speculatively (`armed`
+    /// false: fail rather than wait) or to wait in the kernel (the turn made no progress).
+    Turn { armed: bool },
+}
+
+/// The `user_data` of a socket's SQE: its registration token and the kind of operation.
+pub(crate) fn user_data(token: u64, kind: Kind) -> u64 {
+    let (idx, gen) = (token & 0xffff_ffff, token >> 32);
+    (gen << 32) | (idx << 3) | kind as u64
+}
+
+/// The inverse of [`user_data`]; `None` for cancellations (and the wake-up).
+fn split(ud: u64) -> Option<(u64, Kind)> {
+    let kind = match ud & 7 {
+        0 => Kind::Send,
+        1 => Kind::Recv,
+        2 => Kind::PollIn,
+        3 => Kind::PollOut,
+        _ => return None,
+    };
+    Some(((ud >> 32) << 32 | (ud & 0xffff_ffff) >> 3, kind))
+}
+
+/// Creates a ring if this kernel and process allow it and it supports every opcode and feature
+/// the backend uses; the error says why not.
+pub(crate) fn probe() -> stdio::Result<IoUring> {
+    if let Ok(forced) = std::env::var("ASOCK_URING_FAIL_SETUP") {
+        let errno = match forced.as_str() {
+            "EPERM" => libc::EPERM,
+            "ENOSYS" => libc::ENOSYS,
+            "ENOMEM" => libc::ENOMEM,
+            _ => libc::EINVAL,
+        };
+        return Err(stdio::Error::from_raw_os_error(errno));
+    }
+    let ring = new_ring()?;
+    if !ring.params().is_feature_ext_arg() {
+        return Err(stdio::Error::new(
+            stdio::ErrorKind::Unsupported,
+            "io_uring cannot time out a wait (no IORING_FEAT_EXT_ARG)",
+        ));
+    }
+    let mut probe = Probe::new();
+    ring.submitter().register_probe(&mut probe)?;
+    let needed = [
+        ("SEND", opcode::Send::CODE),
+        ("RECV", opcode::Recv::CODE),
+        ("SENDMSG", opcode::SendMsg::CODE),
+        ("RECVMSG", opcode::RecvMsg::CODE),
+        ("POLL_ADD", opcode::PollAdd::CODE),
+        ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
+    ];
+    for (name, code) in needed {
+        if !probe.is_supported(code) {
+            return Err(stdio::Error::new(
+                stdio::ErrorKind::Unsupported,
+                format!("io_uring lacks IORING_OP_{name}"),
+            ));
+        }
+    }
+    Ok(ring)
+}
+
+fn new_ring() -> stdio::Result<IoUring> {
+    IoUring::builder()
+        .setup_cqsize(CQ_ENTRIES)
+        .setup_submit_all()
+        .build(ENTRIES)
+        .or_else(|_| IoUring::new(ENTRIES))
+}
+
+/// The ring of one shard, and what it keeps between loop turns.
+pub(crate) struct Ring {
+    ring: IoUring,
+    /// The multishot poll on the eventfd is in the ring.
+    wake_armed: bool,
+    /// Tokens of sockets whose receive goes at the end of this loop turn.
+    parked: Vec<u64>,
+    /// Tokens of sockets whose receive goes at the end of the turn after the next enter.
+    later: Vec<u64>,
+    /// The last turn completed something (not only receives that found nothing).
+    progressed: bool,
+}
+
+/// One shard's ring and wake-up eventfd.
+pub(crate) struct Uring {
+    ring: Mutex<Ring>,
+    wakefd: OwnedFd,
+    /// A wake-up was written and not yet read (coalesces them).
+    signalled: AtomicBool,
+}
+
+impl Uring {
+    /// A shard's ring: `first` is the one the probe made, the others are made alike.
+    pub(crate) fn new(first: Option<IoUring>) -> stdio::Result<Uring> {
+        let ring = match first {
+            Some(r) => r,
+            None => new_ring()?,
+        };
+        Ok(Uring {
+            ring: Mutex::new(Ring {
+                ring,
+                wake_armed: false,
+                parked: Vec::new(),
+                later: Vec::new(),
+                progressed: true,
+            }),
+            wakefd: os::eventfd()?,
+            signalled: AtomicBool::new(false),
+        })
+    }
+
+    /// The ring, for the thread that drives the shard (see the module docs).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn try_lock(&self) -> Option<MutexGuard<'_, Ring>> {
+        match self.ring.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+impl Ring {
+    /// Pushes one SQE, submitting to make room when the queue is full.
+    ///
+    /// # Safety
+    /// Whatever memory `entry` points at must stay valid (and, for a receive, otherwise
+    /// untouched) until the entry's CQE has been reaped.
+    pub(crate) unsafe fn push(&mut self, entry: &squeue::Entry) {
+        loop {
+            // SAFETY: forwarded from this function's contract.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
+                return;
+            }
+            if self.ring.submit().is_err() {
+                // The completion queue is full (EBUSY): leave room by waiting for nothing; the
+                // caller's worker reaps on its next turn. Try once more after yielding.
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Queues a socket's receive for the end of the loop turn (`later`: of the turn after
+    /// the next `io_uring_enter`).
+    pub(crate) fn park(&mut self, token: u64, later: bool) {
+        if later {
+            self.later.push(token);
+        } else {
+            self.parked.push(token);
+        }
+    }
+
+    /// Submits what was pushed and waits up to `timeout` for a completion (`None`: no limit;
+    /// zero: do not wait). Errors (EINTR, EBUSY on a full completion queue) are left for the
+    /// reap that follows.
+    fn enter(&mut self, timeout: Option<Duration>) {
+        let submitter = self.ring.submitter();
+        let _ = match timeout {
+            Some(t) if t.is_zero() => submitter.submit(),
+            None => submitter.submit_and_wait(1),
+            Some(t) => {
+                let ts = types::Timespec::from(t);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                submitter.submit_with_args(1, &args)
+            }
+        };
+    }
+}
+
+impl super::driver::Driver for Uring {
+    type Event = Event;
+    type Io = io::UringIo;
+    type Scratch = ();
+
+    fn io() -> io::UringIo {
+        io::UringIo::default()
+    }
+
+    fn scratch(&self) {}
+
+    fn wait(
+        &self,
+        _scratch: &mut (),
+        timeout: Option<Duration>,
+        owner: bool,
+        out: &mut Vec<(u64, Event)>,
+    ) {
+        let ring = if owner {
+            Some(self.lock())
+        } else {
+            self.try_lock()
+        };
+        // Another thread drives the ring just now: it hears the ring's completions.
+        let Some(mut ring) = ring else { return };
+        // Receives that waited for the end of the turn go now, behind this turn's sends.
+        let armed = !ring.progressed;
+        let parked = std::mem::take(&mut ring.parked);
+        if !parked.is_empty() {
+            // The caller dispatches these, which pushes the receives; it comes back to wait.
+            out.extend(parked.into_iter().map(|t| (t, Event::Turn { armed })));
+            return;
+        }
+        if !ring.wake_armed {
+            let entry = opcode::PollAdd::new(types::Fd(self.wakefd.as_raw_fd()), libc::POLLIN as _)
+                .multi(true)
+                .build()
+                .user_data(WAKE);
+            ring.wake_armed = true;
+            // SAFETY: a poll points at no memory; the eventfd lives as long as the ring.
+            unsafe { ring.push(&entry) };
+        }
+        // A receive waiting out this enter must not wait for a completion that may never come.
+        let timeout = if ring.later.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        ring.enter(timeout);
+        let mut progressed = false;
+        let mut woke = false;
+        let mut wake_armed = ring.wake_armed;
+        for cqe in ring.ring.completion() {
+            let (ud, res, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
+            if ud == WAKE {
+                woke = true;
+                wake_armed &= io_uring::cqueue::more(flags);
+                continue;
+            }
+            let Some((token, kind)) = split(ud) else {
+                continue;
+            };
+            progressed |= !(kind == Kind::Recv && res == -libc::EAGAIN);
+            out.push((token, Event::Cqe { kind, res, flags }));
+        }
+        ring.wake_armed = wake_armed;
+        ring.progressed = progressed || woke;
+        let later = std::mem::take(&mut ring.later);
+        ring.parked.extend(later);
+        if woke {
+            self.signalled.store(false, SeqCst);
+            os::eventfd_drain(&self.wakefd);
+        }
+    }
+
+    fn wake(&self) {
+        if !self.signalled.swap(true, SeqCst) {
+            os::eventfd_signal(&self.wakefd);
+        }
+    }
+
+    fn open(&self, core: &mut super::socket::Core<Uring>, custom: bool) -> stdio::Result<()> {
+        io::open(core, custom);
+        Ok(())
+    }
+
+    fn on_event(core: &mut super::socket::Core<Uring>, event: Event) -> bool {
+        io::on_event(core, event)
+    }
+
+    fn progress(
+        &self,
+        core: &mut super::socket::Core<Uring>,
+        here: super::driver::Here,
+        custom: Option<(&dyn crate::Transport, usize)>,
+    ) {
+        io::progress(self, core, here, custom)
+    }
+
+    fn needs_driver(core: &super::socket::Core<Uring>) -> bool {
+        io::needs_driver(core)
+    }
+
+    fn settle(&self, core: &mut super::socket::Core<Uring>, here: super::driver::Here) -> bool {
+        io::settle(self, core, here)
+    }
+
+    fn close(&self, io: &mut io::UringIo, _fd: std::os::fd::RawFd) {
+        *io = io::UringIo::default();
+    }
+}
