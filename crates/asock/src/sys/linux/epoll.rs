@@ -13,35 +13,138 @@
 //! tries a send at once): none of them needs the shard's worker.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::driver::{Driver, Here};
+#[cfg(loom)]
+use super::loom::kernel as os;
+#[cfg(not(loom))]
 use super::os;
 use super::socket::{recv_failure, send_failure, Core};
 use crate::result::{ReceiveResult, SendResult};
 use crate::Transport;
 
-/// Token of the shard's own eventfd in its epoll set.
-const WAKE_TOKEN: u64 = u64::MAX;
-/// Events fetched per `epoll_wait`.
-const EVENTS: usize = 256;
 /// iovecs handed to one system call.
 const IOV_BATCH: usize = 64;
 
 /// One shard's epoll instance and its wake-up eventfd.
+#[cfg(not(loom))]
 pub(crate) struct Epoll {
-    epfd: OwnedFd,
-    wakefd: OwnedFd,
+    epfd: std::os::fd::OwnedFd,
+    wakefd: std::os::fd::OwnedFd,
 }
 
-impl Epoll {
-    /// A new epoll instance with its eventfd registered.
-    pub(crate) fn new() -> io::Result<Epoll> {
-        let epfd = os::epoll_create()?;
-        let wakefd = os::eventfd()?;
-        os::epoll_add(&epfd, wakefd.as_raw_fd(), libc::EPOLLIN as u32, WAKE_TOKEN)?;
-        Ok(Epoll { epfd, wakefd })
+/// Under loom the shard's event source is the model's (`loom/source.rs`): the model fires
+/// the edges a real epoll instance would report.
+#[cfg(loom)]
+pub(crate) struct Epoll {
+    pub(crate) model: super::loom::source::Source,
+}
+
+/// The event source: the real epoll instance (`epoll_create1`, `epoll_ctl`, `epoll_wait`, an
+/// eventfd to wake it).
+#[cfg(not(loom))]
+mod source {
+    use std::io;
+    use std::os::fd::{AsRawFd, RawFd};
+    use std::time::Duration;
+
+    use super::super::os;
+    use super::Epoll;
+
+    /// Token of the shard's own eventfd in its epoll set.
+    const WAKE_TOKEN: u64 = u64::MAX;
+    /// Events fetched per `epoll_wait`.
+    pub(super) const EVENTS: usize = 256;
+
+    fn timeout_ms(timeout: Option<Duration>) -> i32 {
+        match timeout {
+            None => -1,
+            // Rounded up, so a short timeout still waits rather than spins.
+            Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+        }
+    }
+
+    impl Epoll {
+        /// A new epoll instance with its eventfd registered.
+        pub(crate) fn new() -> io::Result<Epoll> {
+            let epfd = os::epoll_create()?;
+            let wakefd = os::eventfd()?;
+            os::epoll_add(&epfd, wakefd.as_raw_fd(), libc::EPOLLIN as u32, WAKE_TOKEN)?;
+            Ok(Epoll { epfd, wakefd })
+        }
+
+        pub(super) fn add(&self, fd: RawFd, interest: u32, token: u64) -> io::Result<()> {
+            os::epoll_add(&self.epfd, fd, interest, token)
+        }
+
+        pub(super) fn del(&self, fd: RawFd) {
+            let _ = os::epoll_del(&self.epfd, fd);
+        }
+
+        pub(super) fn events(
+            &self,
+            events: &mut [libc::epoll_event],
+            timeout: Option<Duration>,
+            out: &mut Vec<(u64, u32)>,
+        ) {
+            let n = os::epoll_wait(&self.epfd, events, timeout_ms(timeout)).unwrap_or(0);
+            for ev in &events[..n] {
+                let (token, bits) = (ev.u64, ev.events);
+                if token == WAKE_TOKEN {
+                    os::eventfd_drain(&self.wakefd);
+                } else {
+                    out.push((token, bits));
+                }
+            }
+        }
+
+        pub(super) fn signal(&self) {
+            os::eventfd_signal(&self.wakefd);
+        }
+    }
+}
+
+#[cfg(loom)]
+mod source {
+    use std::io;
+    use std::os::fd::RawFd;
+    use std::time::Duration;
+
+    use super::Epoll;
+
+    pub(super) const EVENTS: usize = 1;
+
+    impl Epoll {
+        /// A model event source.
+        pub(crate) fn new() -> io::Result<Epoll> {
+            Ok(Epoll {
+                model: super::super::loom::source::Source::new(),
+            })
+        }
+
+        pub(super) fn add(&self, fd: RawFd, _interest: u32, token: u64) -> io::Result<()> {
+            self.model.add(fd, token);
+            Ok(())
+        }
+
+        pub(super) fn del(&self, fd: RawFd) {
+            self.model.del(fd);
+        }
+
+        pub(super) fn events(
+            &self,
+            _events: &mut [libc::epoll_event],
+            timeout: Option<Duration>,
+            out: &mut Vec<(u64, u32)>,
+        ) {
+            self.model.wait(timeout, out);
+        }
+
+        pub(super) fn signal(&self) {
+            self.model.wake();
+        }
     }
 }
 
@@ -70,14 +173,6 @@ enum Step {
     /// End of stream (receive only).
     Eof,
     Failed(io::Error),
-}
-
-fn timeout_ms(timeout: Option<Duration>) -> i32 {
-    match timeout {
-        None => -1,
-        // Rounded up, so a short timeout still waits rather than spins.
-        Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
-    }
 }
 
 impl Epoll {
@@ -218,7 +313,7 @@ impl Driver for Epoll {
     }
 
     fn scratch(&self) -> Self::Scratch {
-        vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS]
+        vec![libc::epoll_event { events: 0, u64: 0 }; source::EVENTS]
     }
 
     fn wait(
@@ -228,24 +323,16 @@ impl Driver for Epoll {
         _owner: bool,
         out: &mut Vec<(u64, u32)>,
     ) {
-        let n = os::epoll_wait(&self.epfd, events, timeout_ms(timeout)).unwrap_or(0);
-        for ev in &events[..n] {
-            let (token, bits) = (ev.u64, ev.events);
-            if token == WAKE_TOKEN {
-                os::eventfd_drain(&self.wakefd);
-            } else {
-                out.push((token, bits));
-            }
-        }
+        self.events(events, timeout, out);
     }
 
     fn wake(&self) {
-        os::eventfd_signal(&self.wakefd);
+        self.signal();
     }
 
     fn open(&self, core: &mut Core<Epoll>, custom: bool) -> io::Result<()> {
         let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
-        os::epoll_add(&self.epfd, core.fd, interest, core.token)?;
+        self.add(core.fd, interest, core.token)?;
         core.io = EpollIo {
             registered: true,
             inq: !custom && os::enable_tcp_inq(core.fd),
@@ -296,7 +383,7 @@ impl Driver for Epoll {
     fn settle(&self, core: &mut Core<Epoll>, _here: Here) -> bool {
         if core.io.registered {
             // An event already fetched for it finds a stale token or a closing socket.
-            let _ = os::epoll_del(&self.epfd, core.fd);
+            self.del(core.fd);
             core.io.registered = false;
         }
         true

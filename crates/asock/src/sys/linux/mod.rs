@@ -16,6 +16,8 @@ pub(crate) mod custom;
 pub(crate) mod delivery;
 pub(crate) mod driver;
 pub(crate) mod epoll;
+#[cfg(loom)]
+pub(crate) mod loom;
 pub(crate) mod os;
 pub(crate) mod pool;
 pub(crate) mod slab;

@@ -11,7 +11,8 @@
 //!   its own lock, which in practice only that worker takes, so the lock never changes hands.
 //! * The shard's **queue** takes work from other threads (a socket to run, a job): a push
 //!   wakes the worker through its event source only when the worker sleeps (the `sleeping` /
-//!   `woken` pair, both sequentially consistent, so a push either is seen by the worker's last
+//!   `woken` pair: each side stores, then a sequentially consistent fence, then loads the other
+//!   side's flag, so a push either is seen by the worker's last
 //!   look at the queue or sees it asleep). Work a worker makes for its own shard goes to the same
 //!   queue without a wake-up.
 //! * The **registry** maps a shard's tokens to its sockets; the worker looks up a whole batch of
@@ -38,14 +39,16 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::driver::{Driver, Here};
 use super::slab::Slab;
 use super::socket::Socket;
+use super::sync::{
+    fence, lock, spawn, thread_local, AtomicBool, AtomicU64, AtomicUsize, JoinHandle, Mutex,
+};
 
 /// How often a worker looks for a worker stuck in user code, and how long user code may run
 /// before its shard is rescued.
@@ -57,8 +60,12 @@ const PUMP: Duration = Duration::from_millis(1);
 
 /// A small unique id for the current thread (0 is never used).
 pub(crate) fn thread_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
+    // A plain counter even under loom: it only hands out distinct numbers.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    #[cfg(not(loom))]
     thread_local!(static ID: Cell<u64> = const { Cell::new(0) });
+    #[cfg(loom)]
+    thread_local!(static ID: Cell<u64> = Cell::new(0));
     ID.try_with(|id| {
         if id.get() == 0 {
             id.set(NEXT.fetch_add(1, Relaxed));
@@ -77,7 +84,10 @@ struct Current {
     user: *const AtomicU64,
 }
 
+#[cfg(not(loom))]
 thread_local!(static CURRENT: Cell<Option<Current>> = const { Cell::new(None) });
+#[cfg(loom)]
+thread_local!(static CURRENT: Cell<Option<Current>> = Cell::new(None));
 
 fn current() -> Option<Current> {
     CURRENT.try_with(Cell::get).ok().flatten()
@@ -109,6 +119,17 @@ pub(crate) struct Shard<D: Driver> {
     bound: AtomicUsize,
 }
 
+impl<D: Driver> Shard<D> {
+    /// After queueing work: wakes the owner if it sleeps (or is about to), once.
+    fn wake_if_sleeping(&self) {
+        // Pairs with the owner's fence between `sleeping` and its look at the queue.
+        fence(SeqCst);
+        if self.sleeping.load(Relaxed) && !self.woken.swap(true, SeqCst) {
+            self.driver.wake();
+        }
+    }
+}
+
 /// The engine: its shards and their workers.
 pub(crate) struct Pool<D: Driver> {
     shards: Box<[Shard<D>]>,
@@ -118,12 +139,6 @@ pub(crate) struct Pool<D: Driver> {
     pairs: Mutex<HashMap<(SocketAddr, SocketAddr), usize>>,
     /// Where the search for the least loaded shard starts (ties go round).
     next: AtomicUsize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock only means a panic happened elsewhere while holding it; the critical
-    // sections here keep their data consistent at every step, so carry on.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<D: Driver> Pool<D> {
@@ -137,28 +152,26 @@ impl<D: Driver> Pool<D> {
         for i in 0..n {
             shards.push(Shard {
                 driver: make(i)?,
-                queue: Mutex::default(),
+                queue: Mutex::new(VecDeque::new()),
                 queued: AtomicUsize::new(0),
                 sleeping: AtomicBool::new(false),
                 woken: AtomicBool::new(false),
                 user: AtomicU64::new(0),
                 rescuer: AtomicU64::new(0),
-                registry: Mutex::default(),
+                registry: Mutex::new(Slab::default()),
                 bound: AtomicUsize::new(0),
             });
         }
         let pool = Arc::new(Pool {
             shards: shards.into_boxed_slice(),
             shutdown: AtomicBool::new(false),
-            threads: Mutex::default(),
-            pairs: Mutex::default(),
+            threads: Mutex::new(Vec::new()),
+            pairs: Mutex::new(HashMap::new()),
             next: AtomicUsize::new(0),
         });
         for i in 0..n {
             let p = Arc::clone(&pool);
-            let spawned = std::thread::Builder::new()
-                .name(format!("asock-worker-{i}"))
-                .spawn(move || p.worker_main(i));
+            let spawned = spawn(format!("asock-worker-{i}"), move || p.worker_main(i));
             match spawned {
                 Ok(h) => lock(&pool.threads).push(h),
                 Err(err) => {
@@ -263,9 +276,7 @@ impl<D: Driver> Pool<D> {
         let s = &self.shards[shard];
         lock(&s.queue).push_back(task);
         s.queued.fetch_add(1, SeqCst);
-        if s.sleeping.load(SeqCst) && !s.woken.swap(true, SeqCst) {
-            s.driver.wake();
-        }
+        s.wake_if_sleeping();
     }
 
     /// Has `socket` run on a worker of its shard.
@@ -308,10 +319,10 @@ impl<D: Driver> Pool<D> {
     /// little for the shard's events and records them (sockets made runnable are queued).
     pub(crate) fn pump(&self, shard: usize) {
         let s = &self.shards[shard];
-        let mut scratch = s.driver.scratch();
-        let mut events = Vec::new();
-        s.driver.wait(&mut scratch, Some(PUMP), false, &mut events);
-        self.dispatch(shard, &mut events);
+        let mut work = Work::new(&s.driver);
+        s.driver
+            .wait(&mut work.scratch, Some(PUMP), false, &mut work.events);
+        self.dispatch(shard, &mut work);
     }
 
     /// Stops the workers (see the module docs).
@@ -343,29 +354,29 @@ impl<D: Driver> Pool<D> {
     /// and queues those that must run. Every event is recorded before any socket runs (see
     /// [`Socket::record`]), and runnable sockets go through the shard's queue, where a rescuer
     /// finds them if a callback blocks this worker.
-    fn dispatch(&self, shard: usize, events: &mut Vec<(u64, D::Event)>) {
-        if events.is_empty() {
+    fn dispatch(&self, shard: usize, work: &mut Work<D>) {
+        if work.events.is_empty() {
             return;
         }
-        let sockets: Vec<(Arc<Socket<D>>, D::Event)> = {
+        {
             let registry = lock(&self.shards[shard].registry);
-            events
+            let found = work
+                .events
                 .drain(..)
-                .filter_map(|(token, ev)| registry.get(token).map(|s| (s, ev)))
-                .collect()
-        };
-        let runnable: VecDeque<Task<D>> = sockets
-            .into_iter()
-            .filter_map(|(socket, ev)| socket.record(ev).then_some(Task::Socket(socket)))
-            .collect();
-        if !runnable.is_empty() {
+                .filter_map(|(token, ev)| registry.get(token).map(|s| (s, ev)));
+            work.found.extend(found);
+        }
+        let runnable = work
+            .found
+            .drain(..)
+            .filter_map(|(socket, ev)| socket.record(ev).then_some(Task::Socket(socket)));
+        work.runnable.extend(runnable);
+        if !work.runnable.is_empty() {
             let s = &self.shards[shard];
-            let n = runnable.len();
-            lock(&s.queue).extend(runnable);
+            let n = work.runnable.len();
+            lock(&s.queue).extend(work.runnable.drain(..));
             s.queued.fetch_add(n, SeqCst);
-            if s.sleeping.load(SeqCst) && !s.woken.swap(true, SeqCst) {
-                s.driver.wake();
-            }
+            s.wake_if_sleeping();
         }
     }
 
@@ -381,25 +392,41 @@ impl<D: Driver> Pool<D> {
         }
     }
 
-    /// One turn of a worker on `shard`: its queued work, then its events (waiting for them up
-    /// to `timeout`; `sleep`: as the shard's owner, which others wake), recorded and queued.
-    fn serve(&self, shard: usize, work: &mut Work<D>, timeout: Option<Duration>, sleep: bool) {
+    /// One turn of a worker on `shard`: its queued work, what the driver keeps for the end of
+    /// the turn, then its events (waiting for them up to `timeout`; `sleep`: as the shard's
+    /// owner, which others wake), recorded and queued. Returns whether events came.
+    fn serve(
+        &self,
+        shard: usize,
+        work: &mut Work<D>,
+        timeout: Option<Duration>,
+        sleep: bool,
+    ) -> bool {
         let s = &self.shards[shard];
         self.run_queue(shard);
+        s.driver.end_turn(&mut work.events);
+        if !work.events.is_empty() {
+            self.dispatch(shard, work);
+            self.run_queue(shard);
+        }
         let mut timeout = timeout;
         if sleep {
-            s.sleeping.store(true, SeqCst);
-            if s.queued.load(SeqCst) > 0 || self.shutdown.load(SeqCst) {
+            s.sleeping.store(true, Relaxed);
+            // Pairs with the fence of `wake_if_sleeping` (see the module docs).
+            fence(SeqCst);
+            if s.queued.load(Relaxed) > 0 || self.shutdown.load(Relaxed) {
                 timeout = Some(Duration::ZERO);
             }
         }
         s.driver
             .wait(&mut work.scratch, timeout, sleep, &mut work.events);
         if sleep {
-            s.sleeping.store(false, SeqCst);
+            s.sleeping.store(false, Relaxed);
             s.woken.store(false, SeqCst);
         }
-        self.dispatch(shard, &mut work.events);
+        let came = !work.events.is_empty();
+        self.dispatch(shard, work);
+        came
     }
 
     fn worker_main(self: Arc<Self>, me: usize) {
@@ -411,15 +438,12 @@ impl<D: Driver> Pool<D> {
                 user: &shard.user,
             }))
         });
-        let mut work = Work {
-            events: Vec::new(),
-            scratch: shard.driver.scratch(),
-        };
+        let mut work = Work::new(&shard.driver);
         let mut watch = Watch::new(self.shards.len());
         let alone = self.shards.len() == 1;
         while !self.shutdown.load(Relaxed) {
-            self.serve(me, &mut work, if alone { None } else { Some(WATCH) }, true);
-            if let Some(stuck) = watch.look(&self, me) {
+            let came = self.serve(me, &mut work, if alone { None } else { Some(WATCH) }, true);
+            if let Some(stuck) = watch.look(&self, me, !came) {
                 self.rescue(me, stuck, &mut work);
             }
         }
@@ -454,13 +478,30 @@ impl<D: Driver> Pool<D> {
 /// A worker's reusable buffers.
 struct Work<D: Driver> {
     events: Vec<(u64, D::Event)>,
+    found: Vec<(Arc<Socket<D>>, D::Event)>,
+    runnable: Vec<Task<D>>,
     scratch: D::Scratch,
 }
+
+impl<D: Driver> Work<D> {
+    fn new(driver: &D) -> Self {
+        Work {
+            events: Vec::new(),
+            found: Vec::new(),
+            runnable: Vec::new(),
+            scratch: driver.scratch(),
+        }
+    }
+}
+
+/// Turns between two looks at the clock while a worker is busy.
+const LOOK_EVERY: u32 = 16;
 
 /// A worker's look at the others' user-code counters, every [`WATCH`].
 struct Watch {
     seen: Vec<u64>,
     at: Instant,
+    turns: u32,
 }
 
 impl Watch {
@@ -468,13 +509,23 @@ impl Watch {
         Watch {
             seen: vec![0; n],
             at: Instant::now(),
+            turns: 0,
         }
     }
 
     /// A shard whose owner has been inside the same piece of user code since the last look
-    /// (at least [`WATCH`] ago), if any.
-    fn look<D: Driver>(&mut self, pool: &Pool<D>, me: usize) -> Option<usize> {
-        if self.seen.len() < 2 || self.at.elapsed() < WATCH {
+    /// (at least [`WATCH`] ago), if any. The clock is read when this worker was idle (its wait
+    /// timed out) or every [`LOOK_EVERY`] busy turns, not on every turn.
+    fn look<D: Driver>(&mut self, pool: &Pool<D>, me: usize, idle: bool) -> Option<usize> {
+        if self.seen.len() < 2 {
+            return None;
+        }
+        self.turns += 1;
+        if !idle && self.turns < LOOK_EVERY {
+            return None;
+        }
+        self.turns = 0;
+        if self.at.elapsed() < WATCH {
             return None;
         }
         self.at = Instant::now();

@@ -30,15 +30,18 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use super::custom::{self, Step};
 use super::delivery::{CloseStep, Delivery};
 use super::driver::{Driver, Here};
+#[cfg(loom)]
+use super::loom::kernel as os;
+#[cfg(not(loom))]
 use super::os;
 use super::pool::{thread_id, Pool};
-use super::sync::{Condvar, Mutex, MutexGuard};
+use super::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
 use crate::core::state::SocketState;
 use crate::result::{
@@ -240,7 +243,7 @@ impl<D: Driver> Socket<D> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Core<D>> {
-        self.core.lock().unwrap_or_else(|e| e.into_inner())
+        super::sync::lock(&self.core)
     }
 
     fn wait<'a>(&self, mut g: MutexGuard<'a, Core<D>>) -> MutexGuard<'a, Core<D>> {

@@ -263,14 +263,6 @@ impl super::driver::Driver for Uring {
         };
         // Another thread drives the ring just now: it hears the ring's completions.
         let Some(mut ring) = ring else { return };
-        // Receives that waited for the end of the turn go now, behind this turn's sends.
-        let armed = !ring.progressed;
-        let parked = std::mem::take(&mut ring.parked);
-        if !parked.is_empty() {
-            // The caller dispatches these, which pushes the receives; it comes back to wait.
-            out.extend(parked.into_iter().map(|t| (t, Event::Turn { armed })));
-            return;
-        }
         if !ring.wake_armed {
             let entry = opcode::PollAdd::new(types::Fd(self.wakefd.as_raw_fd()), libc::POLLIN as _)
                 .multi(true)
@@ -305,8 +297,8 @@ impl super::driver::Driver for Uring {
         }
         ring.wake_armed = wake_armed;
         ring.progressed = progressed || woke;
-        let later = std::mem::take(&mut ring.later);
-        ring.parked.extend(later);
+        let Ring { parked, later, .. } = &mut *ring;
+        parked.append(later);
         if woke {
             self.signalled.store(false, SeqCst);
             os::eventfd_drain(&self.wakefd);
@@ -317,6 +309,20 @@ impl super::driver::Driver for Uring {
         if !self.signalled.swap(true, SeqCst) {
             os::eventfd_signal(&self.wakefd);
         }
+    }
+
+    /// Receives that waited for the end of the turn go now, behind the turn's sends (armed when
+    /// the last enter brought no progress).
+    fn end_turn(&self, out: &mut Vec<(u64, Event)>) {
+        // Busy: another thread drives the ring just now, and its own turns end too.
+        let Some(mut ring) = self.try_lock() else {
+            return;
+        };
+        if ring.parked.is_empty() {
+            return;
+        }
+        let armed = !ring.progressed;
+        out.extend(ring.parked.drain(..).map(|t| (t, Event::Turn { armed })));
     }
 
     fn open(&self, core: &mut super::socket::Core<Uring>, custom: bool) -> stdio::Result<()> {
