@@ -64,9 +64,9 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     );
     /// Makes a thread blocked in [`Driver::wait`] return.
     fn wake(&self);
-    /// The end of a loop turn (the turn's callbacks ran; the next [`Driver::wait`] submits what
-    /// they made): appends events the driver kept for this moment.
-    fn end_turn(&self, _out: &mut Vec<(u64, Self::Event)>) {}
+    /// The end of a loop turn: the turn's callbacks ran, and the next [`Driver::wait`] submits
+    /// what they made (io_uring queues its parked receives behind that here).
+    fn end_turn(&self) {}
 
     /// The socket (`core.fd`, `core.token`, `core.shard` set; `readable` false, `writable`
     /// true) is being opened on this shard; `custom`: its bytes go through a custom transport.

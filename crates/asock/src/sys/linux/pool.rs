@@ -392,8 +392,8 @@ impl<D: Driver> Pool<D> {
         }
     }
 
-    /// One turn of a worker on `shard`: its queued work, what the driver keeps for the end of
-    /// the turn, then its events (waiting for them up to `timeout`; `sleep`: as the shard's
+    /// One turn of a worker on `shard`: its queued work, the driver's end of the turn, then its
+    /// events (waiting for them up to `timeout`; `sleep`: as the shard's
     /// owner, which others wake), recorded and queued. Returns whether events came.
     fn serve(
         &self,
@@ -404,11 +404,7 @@ impl<D: Driver> Pool<D> {
     ) -> bool {
         let s = &self.shards[shard];
         self.run_queue(shard);
-        s.driver.end_turn(&mut work.events);
-        if !work.events.is_empty() {
-            self.dispatch(shard, work);
-            self.run_queue(shard);
-        }
+        s.driver.end_turn();
         let mut timeout = timeout;
         if sleep {
             s.sleeping.store(true, Relaxed);

@@ -32,7 +32,7 @@ use io_uring::{cqueue, opcode, types};
 use super::super::driver::Here;
 use super::super::os;
 use super::super::socket::{recv_failure, send_failure, Core};
-use super::{user_data, Event, Kind, Uring};
+use super::{user_data, Event, Kind, Parked, Uring};
 use crate::core::ops::Slot;
 use crate::result::{ReceiveResult, SendResult};
 use crate::Transport;
@@ -83,10 +83,6 @@ pub(crate) struct UringIo {
     poll_out: Flight,
     send_hdr: Hdr,
     recv_hdr: Hdr,
-    /// The socket's token is in the ring's parked list (its receive waits for a turn's end).
-    parked: bool,
-    /// The turn the parked receive waited for came: it goes now.
-    go: bool,
     /// Tries that found nothing since data last came.
     misses: u8,
     /// The next receive goes armed (waits in the kernel).
@@ -119,36 +115,23 @@ pub(crate) fn open(core: &mut Core<Uring>, _custom: bool) {
 
 pub(crate) fn on_event(core: &mut Core<Uring>, event: Event) -> bool {
     let io = &mut core.io;
-    match event {
-        Event::Cqe { kind, res, flags } => {
-            let flight = match kind {
-                Kind::Send => &mut io.send,
-                Kind::Recv => &mut io.recv,
-                Kind::PollIn => &mut io.poll_in,
-                Kind::PollOut => &mut io.poll_out,
-                Kind::Cancel => return false,
-            };
-            flight.busy = false;
-            flight.res = Some((res, flags));
-            true
-        }
-        Event::Turn { armed } => {
-            if !io.parked {
-                return false;
-            }
-            io.parked = false;
-            io.go = true;
-            io.armed |= armed;
-            true
-        }
-    }
+    let flight = match event.kind {
+        Kind::Send => &mut io.send,
+        Kind::Recv => &mut io.recv,
+        Kind::PollIn => &mut io.poll_in,
+        Kind::PollOut => &mut io.poll_out,
+        Kind::Cancel => return false,
+    };
+    flight.busy = false;
+    flight.res = Some((event.res, event.flags));
+    true
 }
 
 /// Whether the socket has work only the shard's worker can start.
 pub(crate) fn needs_driver(core: &Core<Uring>) -> bool {
     let io = &core.io;
     io.has_results()
-        || (!core.recvs.is_empty() && !io.recv.busy && !io.parked)
+        || (!core.recvs.is_empty() && !io.recv.busy)
         || (!core.sends.is_empty() && !io.send.busy)
         || !core.notifies.is_empty()
 }
@@ -230,9 +213,7 @@ pub(crate) fn progress(
     match custom {
         Some((transport, id)) => core.custom_progress(transport, id),
         None => {
-            if core.recvs.is_empty() {
-                core.io.go = false;
-            } else if !core.io.recv.busy && !core.io.parked {
+            if !core.recvs.is_empty() && !core.io.recv.busy {
                 start_recv(uring, core);
             }
             if !core.sends.is_empty() && !core.io.send.busy {
@@ -245,20 +226,9 @@ pub(crate) fn progress(
     }
 }
 
-/// Pushes the head receive now, or parks it for the end of the turn (see the module docs).
+/// Pushes the head receive now, or parks it in the ring for the end of the turn (see the
+/// module docs); either way the receive is the ring's from here until its CQE.
 fn start_recv(uring: &Uring, core: &mut Core<Uring>) {
-    let io = &mut core.io;
-    if !io.go && !io.armed && (io.drained || io.misses > 0) {
-        // Wait for the peer's reply to go out first: after the next enter when the socket was
-        // drained, at the end of this turn after a miss.
-        let later = io.drained;
-        io.drained = false;
-        io.parked = true;
-        return uring.lock().park(core.token, later);
-    }
-    let flags = if io.armed { 0 } else { libc::MSG_DONTWAIT };
-    io.go = false;
-    io.armed = false;
     let Core {
         recvs,
         io,
@@ -268,30 +238,38 @@ fn start_recv(uring: &Uring, core: &mut Core<Uring>) {
     } = core;
     let head = recvs.front().expect("a head receive");
     let slots = head.slots().remaining();
-    let entry = if let [one] = slots {
-        opcode::Recv::new(types::Fd(*fd), one.base, one.len as u32).flags(flags)
+    let receive = if let [one] = slots {
+        Parked {
+            token: *token,
+            fd: *fd,
+            ptr: one.base,
+            len: one.len as u32,
+            hdr: std::ptr::null_mut(),
+        }
     } else {
-        return push_recvmsg(uring, io, *fd, *token, slots, flags);
+        Parked {
+            token: *token,
+            fd: *fd,
+            ptr: std::ptr::null_mut(),
+            len: 0,
+            hdr: io.recv_hdr.point_at(slots),
+        }
+    };
+    io.recv.busy = true;
+    let mut ring = uring.lock();
+    if !io.armed && (io.drained || io.misses > 0) {
+        // Wait for the peer's reply to go out first: after the next enter when the socket was
+        // drained, at the end of this turn after a miss.
+        let later = io.drained;
+        io.drained = false;
+        return ring.park(receive, later);
     }
-    .build()
-    .user_data(user_data(*token, Kind::Recv));
-    io.recv.busy = true;
-    // SAFETY: the entry points at the head receive's buffer (the boxed operation stays at the
-    // head of `recvs`, untouched, until its CQE has been accounted; close waits for that) and
+    let armed = std::mem::take(&mut io.armed);
+    // SAFETY: the entry points at the head receive's buffer, or at the socket's header over its
+    // slots (the boxed operation stays at the head of `recvs`, untouched, until its CQE has been
+    // accounted, and the header is not written again meanwhile; close waits for that CQE), and
     // at the socket, which is only closed after the CQE.
-    unsafe { uring.lock().push(&entry) };
-}
-
-fn push_recvmsg(uring: &Uring, io: &mut UringIo, fd: i32, token: u64, slots: &[Slot], flags: i32) {
-    let hdr = io.recv_hdr.point_at(slots);
-    let entry = opcode::RecvMsg::new(types::Fd(fd), hdr)
-        .flags(flags as u32)
-        .build()
-        .user_data(user_data(token, Kind::Recv));
-    io.recv.busy = true;
-    // SAFETY: as for a single-buffer receive, and the header lives in the socket's state (which
-    // never moves) and is not written again while the receive is in flight.
-    unsafe { uring.lock().push(&entry) };
+    unsafe { ring.push(&receive.entry(armed)) };
 }
 
 /// Pushes a send of the head send's unsent bytes.
@@ -354,8 +332,12 @@ fn arm_polls(uring: &Uring, core: &mut Core<Uring>, custom: bool) {
 /// and says whether the kernel holds nothing of the socket's any more.
 pub(crate) fn settle(uring: &Uring, core: &mut Core<Uring>, here: Here) -> bool {
     account(core);
-    // A parked receive is not in the kernel; its turn finds the socket no longer parked.
-    core.io.parked = false;
+    // Only the shard's worker touches the ring (another thread would wait for it to leave a
+    // blocking `io_uring_enter`): elsewhere, the socket is handed to the worker as in-flight.
+    if here == Here::Driver && core.io.recv.busy && uring.lock().unpark(core.token) {
+        // Parked in the ring, never in the kernel: it simply stays in its queue.
+        core.io.recv.busy = false;
+    }
     if !core.io.in_flight() {
         return true;
     }

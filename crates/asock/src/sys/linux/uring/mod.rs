@@ -60,14 +60,47 @@ pub(crate) enum Kind {
     Cancel = 4,
 }
 
-/// What the ring reports for one socket.
+/// What the ring reports for one socket: a completion's kind, result and flags.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Event {
-    /// A completion: its kind, result and flags.
-    Cqe { kind: Kind, res: i32, flags: u32 },
-    /// The end of a loop turn: a receive waiting for it may go now, speculatively (`armed`
-    /// false: fail rather than wait) or to wait in the kernel (the turn made no progress).
-    Turn { armed: bool },
+pub(crate) struct Event {
+    pub(crate) kind: Kind,
+    pub(crate) res: i32,
+    pub(crate) flags: u32,
+}
+
+/// A receive that waits in the ring (not yet in the kernel) for the end of a loop turn: what
+/// its SQE needs.
+pub(crate) struct Parked {
+    /// The socket's token (its registration).
+    pub(crate) token: u64,
+    pub(crate) fd: i32,
+    /// One buffer (`ptr`, `len`), or several through the socket's header (`hdr`, `len` 0).
+    pub(crate) ptr: *mut u8,
+    pub(crate) len: u32,
+    pub(crate) hdr: *mut libc::msghdr,
+}
+
+// SAFETY: the pointers lead to the head receive's buffers and header, owned by the socket, which
+// keeps them in place while the receive is parked (its `recv.busy` is set) and takes the entry
+// back out of the ring under the ring's lock (`Ring::unpark`) before they could move or be freed.
+unsafe impl Send for Parked {}
+
+impl Parked {
+    /// The receive's SQE: without waiting (`MSG_DONTWAIT`) unless `armed`.
+    pub(crate) fn entry(&self, armed: bool) -> squeue::Entry {
+        let flags = if armed { 0 } else { libc::MSG_DONTWAIT };
+        let fd = types::Fd(self.fd);
+        let entry = if self.hdr.is_null() {
+            opcode::Recv::new(fd, self.ptr, self.len)
+                .flags(flags)
+                .build()
+        } else {
+            opcode::RecvMsg::new(fd, self.hdr)
+                .flags(flags as u32)
+                .build()
+        };
+        entry.user_data(user_data(self.token, Kind::Recv))
+    }
 }
 
 /// The `user_data` of a socket's SQE: its registration token and the kind of operation.
@@ -141,10 +174,10 @@ pub(crate) struct Ring {
     ring: IoUring,
     /// The multishot poll on the eventfd is in the ring.
     wake_armed: bool,
-    /// Tokens of sockets whose receive goes at the end of this loop turn.
-    parked: Vec<u64>,
-    /// Tokens of sockets whose receive goes at the end of the turn after the next enter.
-    later: Vec<u64>,
+    /// Receives that go at the end of this loop turn.
+    parked: Vec<Parked>,
+    /// Receives that go at the end of the turn after the next enter.
+    later: Vec<Parked>,
     /// The last turn completed something (not only receives that found nothing).
     progressed: bool,
 }
@@ -211,14 +244,23 @@ impl Ring {
         }
     }
 
-    /// Queues a socket's receive for the end of the loop turn (`later`: of the turn after
-    /// the next `io_uring_enter`).
-    pub(crate) fn park(&mut self, token: u64, later: bool) {
+    /// Keeps a socket's receive for the end of the loop turn (`later`: of the turn after the
+    /// next `io_uring_enter`).
+    pub(crate) fn park(&mut self, receive: Parked, later: bool) {
         if later {
-            self.later.push(token);
+            self.later.push(receive);
         } else {
-            self.parked.push(token);
+            self.parked.push(receive);
         }
+    }
+
+    /// Takes back the parked receive of the socket `token`, if there is one (it never reached
+    /// the kernel).
+    pub(crate) fn unpark(&mut self, token: u64) -> bool {
+        let before = self.parked.len() + self.later.len();
+        self.parked.retain(|p| p.token != token);
+        self.later.retain(|p| p.token != token);
+        before != self.parked.len() + self.later.len()
     }
 
     /// Submits what was pushed and waits up to `timeout` for a completion (`None`: no limit;
@@ -293,7 +335,7 @@ impl super::driver::Driver for Uring {
                 continue;
             };
             progressed |= !(kind == Kind::Recv && res == -libc::EAGAIN);
-            out.push((token, Event::Cqe { kind, res, flags }));
+            out.push((token, Event { kind, res, flags }));
         }
         ring.wake_armed = wake_armed;
         ring.progressed = progressed || woke;
@@ -311,9 +353,9 @@ impl super::driver::Driver for Uring {
         }
     }
 
-    /// Receives that waited for the end of the turn go now, behind the turn's sends (armed when
-    /// the last enter brought no progress).
-    fn end_turn(&self, out: &mut Vec<(u64, Event)>) {
+    /// Receives that waited for the end of the turn go into the submission queue now, behind
+    /// the turn's sends (armed to wait in the kernel when the last enter brought no progress).
+    fn end_turn(&self) {
         // Busy: another thread drives the ring just now, and its own turns end too.
         let Some(mut ring) = self.try_lock() else {
             return;
@@ -322,7 +364,15 @@ impl super::driver::Driver for Uring {
             return;
         }
         let armed = !ring.progressed;
-        out.extend(ring.parked.drain(..).map(|t| (t, Event::Turn { armed })));
+        let parked = std::mem::take(&mut ring.parked);
+        for p in &parked {
+            // SAFETY: a parked receive's buffers and header stay in place until its CQE (see
+            // `Parked`); the socket it belongs to is closed only after that CQE.
+            unsafe { ring.push(&p.entry(armed)) };
+        }
+        // Keep the list's room for the next turn.
+        ring.parked = parked;
+        ring.parked.clear();
     }
 
     fn open(&self, core: &mut super::socket::Core<Uring>, custom: bool) -> stdio::Result<()> {
