@@ -322,7 +322,7 @@ impl<D: Driver> Pool<D> {
         let mut work = Work::new(&s.driver);
         s.driver
             .wait(&mut work.scratch, Some(PUMP), false, &mut work.events);
-        self.dispatch(shard, &mut work);
+        self.dispatch(shard, &mut work, false);
     }
 
     /// Stops the workers (see the module docs).
@@ -354,7 +354,10 @@ impl<D: Driver> Pool<D> {
     /// and queues those that must run. Every event is recorded before any socket runs (see
     /// [`Socket::record`]), and runnable sockets go through the shard's queue, where a rescuer
     /// finds them if a callback blocks this worker.
-    fn dispatch(&self, shard: usize, work: &mut Work<D>) {
+    ///
+    /// With `run_one`, the first runnable socket runs here at once instead (the others are in
+    /// the queue by then, so nothing is left where a rescuer could not see it).
+    fn dispatch(&self, shard: usize, work: &mut Work<D>, run_one: bool) {
         if work.events.is_empty() {
             return;
         }
@@ -371,12 +374,20 @@ impl<D: Driver> Pool<D> {
             .drain(..)
             .filter_map(|(socket, ev)| socket.record(ev).then_some(Task::Socket(socket)));
         work.runnable.extend(runnable);
+        let first = if run_one && !work.runnable.is_empty() {
+            Some(work.runnable.remove(0))
+        } else {
+            None
+        };
         if !work.runnable.is_empty() {
             let s = &self.shards[shard];
             let n = work.runnable.len();
             lock(&s.queue).extend(work.runnable.drain(..));
             s.queued.fetch_add(n, SeqCst);
             s.wake_if_sleeping();
+        }
+        if let Some(task) = first {
+            self.run_task(task);
         }
     }
 
@@ -421,7 +432,7 @@ impl<D: Driver> Pool<D> {
             s.woken.store(false, SeqCst);
         }
         let came = !work.events.is_empty();
-        self.dispatch(shard, work);
+        self.dispatch(shard, work, true);
         came
     }
 
