@@ -12,10 +12,11 @@ use std::mem::MaybeUninit;
 
 use asock::{
     AsyncSocket, NotifyResult, NotifyType, RawBuf, ReceiveResult, SendResult, SendSyncResult,
-    SocketTransport, Transport,
+    SocketState, SocketTransport, Transport,
 };
 
 use crate::execution_engine::{engine_ref, EXECUTION_ENGINE_HANDLE};
+use crate::socket_handle::{self, SOCKET_HANDLE};
 use crate::socket_transport::{is_client, transport_ref, SOCKET_TRANSPORT_HANDLE};
 use crate::{failure, guard, Context, SUCCESS};
 
@@ -390,6 +391,51 @@ pub unsafe extern "C" fn async_socket_open_async(
             }
         }
         // The lock is released: the callback may use the (now empty) transport handle.
+        // SAFETY: the caller's callback, with its own context, as async_socket.h describes.
+        unsafe { on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) };
+        SUCCESS
+    })
+}
+
+/// `async_socket_open_async_with_socket_handle`: c-pal's current `async_socket_open_async`,
+/// which opens on a connected stream socket (`SOCKET_HANDLE`) rather than on a transport. On
+/// success the async socket owns the socket (it closes it at close / destroy), calls
+/// `on_open_complete(context, ASYNC_SOCKET_OPEN_OK)` on this thread and returns 0. On failure it
+/// returns non-zero, calls nothing, and the socket stays the caller's, open: for a NULL
+/// `async_socket` or `on_open_complete`, `INVALID_SOCKET`, a handle that is not an open stream
+/// socket or is listening, an async socket that is not CLOSED, or a system failure.
+///
+/// # Safety
+/// `async_socket` is NULL or a live handle; on success the caller hands the socket over and must
+/// not close it.
+#[no_mangle]
+pub unsafe extern "C" fn async_socket_open_async_with_socket_handle(
+    async_socket: ASYNC_SOCKET_HANDLE,
+    socket_handle: SOCKET_HANDLE,
+    on_open_complete: ON_ASYNC_SOCKET_OPEN_COMPLETE,
+    on_open_complete_context: *mut c_void,
+) -> c_int {
+    guard(failure!(), || {
+        // SAFETY: NULL or a live handle (this function's contract).
+        let Some(socket) = (unsafe { socket_ref(async_socket) }) else {
+            return failure!();
+        };
+        let Some(on_open_complete) = on_open_complete else {
+            return failure!();
+        };
+        // The usual refusal, before the handle is touched (adopting makes it non-blocking).
+        if socket.state() != SocketState::Closed {
+            return failure!();
+        }
+        // SAFETY: on success the caller hands the socket over (this function's contract); on
+        // the failures below it gets it back, open.
+        let Some(transport) = (unsafe { socket_handle::adopt(socket_handle) }) else {
+            return failure!();
+        };
+        if let Err(e) = socket.open(transport) {
+            socket_handle::give_back(e.into_transport());
+            return failure!();
+        }
         // SAFETY: the caller's callback, with its own context, as async_socket.h describes.
         unsafe { on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) };
         SUCCESS

@@ -43,13 +43,17 @@ use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub mod async_socket;
+pub mod enum_strings;
 pub mod execution_engine;
 pub mod platform;
+pub mod socket_handle;
 pub mod socket_transport;
 
 pub use async_socket::*;
+pub use enum_strings::*;
 pub use execution_engine::*;
 pub use platform::*;
+pub use socket_handle::*;
 pub use socket_transport::*;
 
 /// A user context (`void*`) handed to a callback on another thread, verbatim.
