@@ -572,7 +572,7 @@ static void open_failures_leave_the_transport_to_the_caller(void)
     op_init(&o);
 
     CHECK(async_socket_open_async(NULL, t, on_open_complete, &o) != 0, "open(NULL socket)");
-    CHECK(async_socket_open_async(s, NULL, on_open_complete, &o) != 0, "open(NULL transport)");
+    CHECK(async_socket_open_async(s, (SOCKET_TRANSPORT_HANDLE)NULL, on_open_complete, &o) != 0, "open(NULL transport)");
     CHECK(async_socket_open_async(s, t, NULL, &o) != 0, "open(NULL callback)");
     SOCKET_TRANSPORT_HANDLE empty = socket_transport_create_client();
     CHECK(async_socket_open_async(s, empty, on_open_complete, &o) != 0, "open on a transport without socket");
