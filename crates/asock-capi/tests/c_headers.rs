@@ -67,37 +67,10 @@ const CXX_MODES: &[&[&str]] = &[
     ],
 ];
 
-/// A program that touches every kind of thing the headers define.
-const USES: &str = r#"
-#include "c_pal/async_socket.h"
-#include "c_pal/execution_engine.h"
-#include "c_pal/socket_transport.h"
-#include <stdio.h>
-#ifdef __cplusplus
-#define NO_TRANSPORT nullptr
-#else
-#define NO_TRANSPORT NULL
-#endif
-static void on_open(void* context, ASYNC_SOCKET_OPEN_RESULT result) { (void)context; (void)result; }
-int uses(ASYNC_SOCKET_HANDLE s, SOCKET_TRANSPORT_HANDLE t, SOCKET_HANDLE h);
-int uses(ASYNC_SOCKET_HANDLE s, SOCKET_TRANSPORT_HANDLE t, SOCKET_HANDLE h)
-{
-    static const ASYNC_SOCKET_SEND_RESULT sends[] = { ASYNC_SOCKET_SEND_RESULT_VALUES };
-    static const SOCKET_TYPE types[] = { SOCKET_TYPE_VALUES };
-    const SOCKET_TRANSPORT_HANDLE ct = t;
-    const SOCKET_HANDLE ch = h;
-    int (*seed_form)(ASYNC_SOCKET_HANDLE, SOCKET_TRANSPORT_HANDLE, ON_ASYNC_SOCKET_OPEN_COMPLETE, void*) = async_socket_open_async;
-    int rc = async_socket_open_async(s, t, on_open, NULL);
-    rc += async_socket_open_async(s, h, on_open, NULL);
-    rc += async_socket_open_async(s, ct, on_open, NULL);
-    rc += async_socket_open_async(s, ch, on_open, NULL);
-    rc += async_socket_open_async(s, NO_TRANSPORT, on_open, NULL);
-    rc += seed_form(s, t, on_open, NULL);
-    printf("%" PRI_MU_ENUM " %s %s\n", MU_ENUM_VALUE(ASYNC_SOCKET_SEND_RESULT, sends[0]),
-           MU_ENUM_TO_STRING(SOCKET_TYPE, types[1]), MU_ASYNC_SOCKET_OPEN_RESULT_ToString(ASYNC_SOCKET_OPEN_OK));
-    return rc;
+/// A program that touches every kind of thing the headers define (`tests/c/uses_headers.c`).
+fn uses() -> String {
+    std::fs::read_to_string(c_dir().join("uses_headers.c")).expect("uses_headers.c")
 }
-"#;
 
 fn check_headers(compiler: &str, modes: &[&[&str]]) {
     for flags in modes {
@@ -111,9 +84,9 @@ fn check_headers(compiler: &str, modes: &[&[&str]]) {
             .map(|h| format!("#include \"{h}\"\n"))
             .collect();
         must_compile(compiler, flags, &all, "every header");
-        must_compile(compiler, flags, USES, "a program using the headers");
+        must_compile(compiler, flags, &uses(), "a program using the headers");
         // macro_utils first (the tests' stand-in, spelled differently): no clash either.
-        let first = format!("#include \"cpal_macro_utils.h\"\n{all}{USES}");
+        let first = format!("#include \"cpal_macro_utils.h\"\n{all}{}", uses());
         must_compile(compiler, flags, &first, "macro_utils, then the headers");
     }
 }
@@ -130,14 +103,11 @@ fn headers_compile_cleanly_as_cpp() {
     }
 }
 
-/// A call of `async_socket_open_async` with a second argument of type `ty`.
+/// A call of `async_socket_open_async` with a second argument of type `ty`
+/// (`tests/c/open_with.c`).
 fn call_with(ty: &str) -> String {
-    format!(
-        "#include \"c_pal/async_socket.h\"\n\
-         static void on_open(void* c, ASYNC_SOCKET_OPEN_RESULT r) {{ (void)c; (void)r; }}\n\
-         int call(ASYNC_SOCKET_HANDLE s, {ty} x);\n\
-         int call(ASYNC_SOCKET_HANDLE s, {ty} x) {{ return async_socket_open_async(s, x, on_open, 0); }}\n"
-    )
+    let call = std::fs::read_to_string(c_dir().join("open_with.c")).expect("open_with.c");
+    format!("#define ARG_TYPE {ty}\n{call}")
 }
 
 const WRONG_TYPES: &[&str] = &[
@@ -228,7 +198,8 @@ fn open_with_a_wrong_type_is_a_compile_error_in_cpp() {
         let flags = ["-x", "c++", std, "-Wall", "-Wextra", "-Werror"];
         check_dispatch(&cxx(), &flags, "deleted");
         // C++'s NULL is an integer constant: refused too (nullptr is the transport form).
-        let null = call_with("SOCKET_HANDLE").replace(", x, on_open", ", NULL, on_open");
+        let null = call_with("SOCKET_HANDLE").replace("(s, x, on_open", "(s, NULL, on_open");
+        assert!(null.contains("(s, NULL, on_open"), "open_with.c changed its call");
         let out = compile_source(&cxx(), &flags, &null);
         assert!(!out.status.success(), "C++: open with NULL compiled");
     }
@@ -248,7 +219,10 @@ const MACRO_UTILS_SPELLING: &str = "\
 
 #[test]
 fn macro_utils_after_the_headers_redefines_nothing_differently() {
-    let after = format!("{USES}\n{MACRO_UTILS_SPELLING}\nint main(void) {{ return 0; }}\n");
+    let after = format!(
+        "{}\n{MACRO_UTILS_SPELLING}\nint main(void) {{ return 0; }}\n",
+        uses()
+    );
     for flags in C_MODES {
         must_compile(&cc(), flags, &after, "the headers, then macro_utils");
     }
