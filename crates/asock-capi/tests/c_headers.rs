@@ -199,7 +199,10 @@ fn open_with_a_wrong_type_is_a_compile_error_in_cpp() {
         check_dispatch(&cxx(), &flags, "deleted");
         // C++'s NULL is an integer constant: refused too (nullptr is the transport form).
         let null = call_with("SOCKET_HANDLE").replace("(s, x, on_open", "(s, NULL, on_open");
-        assert!(null.contains("(s, NULL, on_open"), "open_with.c changed its call");
+        assert!(
+            null.contains("(s, NULL, on_open"),
+            "open_with.c changed its call"
+        );
         let out = compile_source(&cxx(), &flags, &null);
         assert!(!out.status.success(), "C++: open with NULL compiled");
     }

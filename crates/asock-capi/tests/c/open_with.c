@@ -3,6 +3,9 @@
    -DARG_TYPE=...). It must compile for a SOCKET_TRANSPORT_HANDLE or a SOCKET_HANDLE, and fail to
    compile for any other type, whichever way the header selects the entry point. */
 
+#ifdef _WIN32
+#include <winsock2.h> /* SOCKET, which must be cast to SOCKET_HANDLE */
+#endif
 #include "c_pal/async_socket.h"
 
 #ifndef ARG_TYPE
