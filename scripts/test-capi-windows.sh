@@ -192,7 +192,8 @@ run_c() {
   local exe="$out/$name-$variant.exe" log="$out/$name-$variant.log"
   "$CC" -Wall -Wextra -Werror -g -O1 "${cflags[@]}" -I "$inc" "$src/$name.c" "${lflags[@]}" -o "$exe"
   case $variant in
-    *dll*) "$OBJDUMP" -p "$exe" | grep -q "DLL Name: asock_capi.dll" || { echo "$exe does not use asock_capi.dll" >&2; exit 1; } ;;
+    *dll*) "$OBJDUMP" -p "$exe" >"$out/imports.txt"
+      grep -q "DLL Name: asock_capi.dll" "$out/imports.txt" || { echo "$exe does not use asock_capi.dll" >&2; exit 1; } ;;
   esac
   if ! timeout 300 wine "$exe" >"$log" 2>&1; then
     tr -d '\r' <"$log"
