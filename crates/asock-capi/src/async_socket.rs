@@ -353,9 +353,40 @@ pub unsafe extern "C" fn async_socket_destroy(async_socket: ASYNC_SOCKET_HANDLE)
     })
 }
 
-/// `async_socket_open_async`: opens on a CLIENT transport holding a connected socket, taking
-/// that socket; on success calls `on_open_complete(context, ASYNC_SOCKET_OPEN_OK)` on this thread
-/// and returns 0. On failure returns non-zero, calls nothing and leaves the transport untouched.
+/// What both open forms share: checks the handle and the callback, runs `open` (which hands a
+/// socket to the async socket and returns true, or leaves everything as it was and returns
+/// false), then, on success only, calls `on_open_complete(context, ASYNC_SOCKET_OPEN_OK)` on this
+/// thread and returns 0.
+///
+/// # Safety
+/// `async_socket` is NULL or a live handle.
+unsafe fn open_then_report(
+    async_socket: ASYNC_SOCKET_HANDLE,
+    on_open_complete: ON_ASYNC_SOCKET_OPEN_COMPLETE,
+    on_open_complete_context: *mut c_void,
+    open: impl FnOnce(&AsyncSocket) -> bool,
+) -> c_int {
+    guard(failure!(), || {
+        // SAFETY: NULL or a live handle (this function's contract).
+        let Some(socket) = (unsafe { socket_ref(async_socket) }) else {
+            return failure!();
+        };
+        let Some(on_open_complete) = on_open_complete else {
+            return failure!();
+        };
+        if !open(socket) {
+            return failure!();
+        }
+        // SAFETY: the caller's callback, with its own context, as async_socket.h describes.
+        unsafe { on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) };
+        SUCCESS
+    })
+}
+
+/// `async_socket_open_async` (the seed's form): opens on a CLIENT transport holding a connected
+/// socket, taking that socket; on success calls `on_open_complete(context, ASYNC_SOCKET_OPEN_OK)`
+/// on this thread and returns 0. On failure returns non-zero, calls nothing and leaves the
+/// transport untouched.
 ///
 /// # Safety
 /// `async_socket` and `socket_transport` are NULL or live handles.
@@ -366,35 +397,35 @@ pub unsafe extern "C" fn async_socket_open_async(
     on_open_complete: ON_ASYNC_SOCKET_OPEN_COMPLETE,
     on_open_complete_context: *mut c_void,
 ) -> c_int {
-    guard(failure!(), || {
-        // SAFETY: NULL or a live handle (this function's contract).
-        let Some(socket) = (unsafe { socket_ref(async_socket) }) else {
-            return failure!();
-        };
+    let open = |socket: &AsyncSocket| {
         // SAFETY: NULL or a live handle (this function's contract).
         let Some(transport) = (unsafe { transport_ref(socket_transport) }) else {
-            return failure!();
+            return false;
         };
-        let Some(on_open_complete) = on_open_complete else {
-            return failure!();
-        };
-        {
-            // Exclusive: no send / receive / disconnect on the transport while its socket moves.
-            let mut held = transport.write();
-            if !is_client(&held) || !held.is_valid_socket() {
-                return failure!();
-            }
-            let taken = std::mem::replace(&mut *held, SocketTransport::client());
-            if let Err(e) = socket.open(taken) {
+        // Exclusive: no send / receive / disconnect on the transport while its socket moves. The
+        // lock is released before the callback, which may use the (now empty) transport handle.
+        let mut held = transport.write();
+        if !is_client(&held) || !held.is_valid_socket() {
+            return false;
+        }
+        let taken = std::mem::replace(&mut *held, SocketTransport::client());
+        match socket.open(taken) {
+            Ok(()) => true,
+            Err(e) => {
                 *held = e.into_transport();
-                return failure!();
+                false
             }
         }
-        // The lock is released: the callback may use the (now empty) transport handle.
-        // SAFETY: the caller's callback, with its own context, as async_socket.h describes.
-        unsafe { on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) };
-        SUCCESS
-    })
+    };
+    // SAFETY: NULL or a live handle (this function's contract).
+    unsafe {
+        open_then_report(
+            async_socket,
+            on_open_complete,
+            on_open_complete_context,
+            open,
+        )
+    }
 }
 
 /// `async_socket_open_async_with_socket_handle`: c-pal's current `async_socket_open_async`,
@@ -415,31 +446,33 @@ pub unsafe extern "C" fn async_socket_open_async_with_socket_handle(
     on_open_complete: ON_ASYNC_SOCKET_OPEN_COMPLETE,
     on_open_complete_context: *mut c_void,
 ) -> c_int {
-    guard(failure!(), || {
-        // SAFETY: NULL or a live handle (this function's contract).
-        let Some(socket) = (unsafe { socket_ref(async_socket) }) else {
-            return failure!();
-        };
-        let Some(on_open_complete) = on_open_complete else {
-            return failure!();
-        };
+    let open = |socket: &AsyncSocket| {
         // The usual refusal, before the handle is touched (adopting makes it non-blocking).
         if socket.state() != SocketState::Closed {
-            return failure!();
+            return false;
         }
         // SAFETY: on success the caller hands the socket over (this function's contract); on
         // the failures below it gets it back, open.
         let Some(transport) = (unsafe { socket_handle::adopt(socket_handle) }) else {
-            return failure!();
+            return false;
         };
-        if let Err(e) = socket.open(transport) {
-            socket_handle::give_back(e.into_transport());
-            return failure!();
+        match socket.open(transport) {
+            Ok(()) => true,
+            Err(e) => {
+                socket_handle::give_back(e.into_transport());
+                false
+            }
         }
-        // SAFETY: the caller's callback, with its own context, as async_socket.h describes.
-        unsafe { on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) };
-        SUCCESS
-    })
+    };
+    // SAFETY: NULL or a live handle (this function's contract).
+    unsafe {
+        open_then_report(
+            async_socket,
+            on_open_complete,
+            on_open_complete_context,
+            open,
+        )
+    }
 }
 
 /// `async_socket_close`: cancels what is pending (each completion runs once, ABANDONED, before

@@ -153,16 +153,9 @@ fn check_dispatch(compiler: &str, flags: &[&str], why: &str) {
 
 #[test]
 fn open_with_a_wrong_type_is_a_compile_error_in_c() {
-    let c11 = [
-        "-x",
-        "c",
-        "-std=c11",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-    ];
-    check_dispatch(&cc(), &c11, "_Generic");
+    let c11 = C_MODES[2];
+    assert!(c11.contains(&"-std=c11"));
+    check_dispatch(&cc(), c11, "_Generic");
     let gnu99 = ["-x", "c", "-std=gnu99", "-Wall", "-Wextra", "-Werror"];
     check_dispatch(
         &cc(),

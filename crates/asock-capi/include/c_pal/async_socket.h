@@ -181,7 +181,7 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
    before C11 with GCC or Clang the same through __builtin_choose_expr /
    __builtin_types_compatible_p (a wrong type fails with "async_socket_open_async needs a
    SOCKET_TRANSPORT_HANDLE or a SOCKET_HANDLE"); in C++ overloads, with a deleted template for
-   every other type (C++11 and later). The macro expands its arguments once each.
+   every other type (C++11 and later). The macro evaluates each argument once.
 
    Any other C compiler before C11 (no _Generic, no GNU builtins) sees the seed's prototype alone;
    a program written for c-pal's form defines ASOCK_OPEN_WITH_SOCKET_HANDLE before including this

@@ -189,11 +189,8 @@ static void open_socket_argument_errors_promise_nothing(void)
 {
     uint16_t port;
     RAW_SOCKET listener = raw_listener(&port);
-    RAW_SOCKET c, peer;
-    raw_pair(listener, port, &c, &peer);
-    SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(to_handle(c));
-    ASYNC_SOCKET_HANDLE s = async_socket_create(g_engine);
-    CHECK_EQ_INT(0, async_socket_open_async(s, t, count_open, NULL)); /* NULL context is allowed */
+    RAW_SOCKET peer;
+    ASYNC_SOCKET_HANDLE s = open_client(listener, port, &peer, count_open, NULL);
     CHECK_EQ_INT(1, atomic_load(&g_callbacks));
     check_argument_errors(s);
     /* A writable peer and data to read: a wrongly accepted operation would complete. */
@@ -201,7 +198,6 @@ static void open_socket_argument_errors_promise_nothing(void)
     sleep_ms(50);
     CHECK_EQ_INT(1, atomic_load(&g_callbacks));
     async_socket_destroy(s);
-    socket_transport_destroy(t);
     CHECK_EQ_INT(1, atomic_load(&g_callbacks));
     close_socket(peer);
     close_socket(listener);
