@@ -2,8 +2,8 @@
 //!
 //! A `SOCKET_HANDLE` reaches the library in two places: `socket_transport_create_from_socket`
 //! and the socket-handle form of `async_socket_open_async` (c-pal's current signature). Both
-//! check it the same way ([`adopt`]): an open stream socket that is not listening. Until the
-//! library has taken it for good, a refused socket goes back to the caller open ([`give_back`]).
+//! check it the same way (`adopt`): an open stream socket that is not listening. Until the
+//! library has taken it for good, a refused socket goes back to the caller open (`give_back`).
 
 #[cfg(unix)]
 use std::ffi::c_int;
