@@ -298,19 +298,47 @@ fn readme_example() -> String {
     section[start..start + len].to_string()
 }
 
-/// `asock echo-server`'s default port, as its source says.
+/// `asock echo-server`'s default port, as the command's source says (its default listen
+/// address, `127.0.0.1:PORT`, given as a default value in `crates/asock-cli/src`).
 fn echo_default_port() -> u16 {
-    let echo =
-        std::fs::read_to_string(crate_dir().join("../asock-cli/src/echo.rs")).expect("echo.rs");
-    let at = echo
-        .find("unwrap_or(\"127.0.0.1:")
-        .expect("the default listen address")
-        + 21;
-    let digits: String = echo[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().expect("a port")
+    fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir)
+            .expect("read asock-cli/src")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(&crate_dir().join("../asock-cli/src"), &mut files);
+    let mut ports = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).expect("read");
+        for line in source.lines() {
+            if !(line.contains("default_value") || line.contains("unwrap_or(")) {
+                continue;
+            }
+            if let Some(at) = line.find("\"127.0.0.1:") {
+                let digits: String = line[at + 11..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                ports.push(digits.parse::<u16>().expect("a port"));
+            }
+        }
+    }
+    ports.dedup();
+    assert_eq!(
+        ports.len(),
+        1,
+        "expected one default listen port in asock-cli: {ports:?}"
+    );
+    ports[0]
 }
 
 /// The example with its port replaced by `port` (the README keeps showing the default).
