@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The C ABI's tests (crates/asock-capi/tests/c_api.rs: header checks as C99 and C++, the
-# header/export agreement check, and the C test programs built against the headers and
-# libasock_capi.a), with every C program run under
+# The C ABI's tests, strictly (every tool present, C++ included) and with every C program run
+# under
 #   valgrind --error-exitcode=1 --leak-check=full
-# (no leak, no invalid access; a deliberately leaking program must be caught).
+# (no leak, no invalid access; a deliberately leaking program must be caught):
+# crates/asock-capi/tests/c_api.rs (the header/export agreement, abi_check, the C test programs
+# built against the headers and libasock_capi.a / .so) and tests/c_headers.rs (the headers in
+# every C and C++ mode, the open dispatch, macro_utils, the README's C example).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +21,4 @@ fi
 # is part of the workspace's `cargo test`; this script adds the strict and valgrind runs.)
 export ASOCK_CAPI_STRICT=1
 echo "== C ABI: C tests under valgrind"
-ASOCK_CAPI_VALGRIND=1 cargo test -j2 -p asock-capi --test c_api
+ASOCK_CAPI_VALGRIND=1 cargo test -j2 -p asock-capi --test c_api --test c_headers

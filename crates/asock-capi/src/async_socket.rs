@@ -12,10 +12,11 @@ use std::mem::MaybeUninit;
 
 use asock::{
     AsyncSocket, NotifyResult, NotifyType, RawBuf, ReceiveResult, SendResult, SendSyncResult,
-    SocketTransport, Transport,
+    SocketState, SocketTransport, Transport,
 };
 
 use crate::execution_engine::{engine_ref, EXECUTION_ENGINE_HANDLE};
+use crate::socket_handle::{self, SOCKET_HANDLE};
 use crate::socket_transport::{is_client, transport_ref, SOCKET_TRANSPORT_HANDLE};
 use crate::{failure, guard, Context, SUCCESS};
 
@@ -352,9 +353,40 @@ pub unsafe extern "C" fn async_socket_destroy(async_socket: ASYNC_SOCKET_HANDLE)
     })
 }
 
-/// `async_socket_open_async`: opens on a CLIENT transport holding a connected socket, taking
-/// that socket; on success calls `on_open_complete(context, ASYNC_SOCKET_OPEN_OK)` on this thread
-/// and returns 0. On failure returns non-zero, calls nothing and leaves the transport untouched.
+/// What both open forms share: checks the handle and the callback, runs `open` (which hands a
+/// socket to the async socket and returns true, or leaves everything as it was and returns
+/// false), then, on success only, calls `on_open_complete(context, ASYNC_SOCKET_OPEN_OK)` on this
+/// thread and returns 0.
+///
+/// # Safety
+/// `async_socket` is NULL or a live handle.
+unsafe fn open_then_report(
+    async_socket: ASYNC_SOCKET_HANDLE,
+    on_open_complete: ON_ASYNC_SOCKET_OPEN_COMPLETE,
+    on_open_complete_context: *mut c_void,
+    open: impl FnOnce(&AsyncSocket) -> bool,
+) -> c_int {
+    guard(failure!(), || {
+        // SAFETY: NULL or a live handle (this function's contract).
+        let Some(socket) = (unsafe { socket_ref(async_socket) }) else {
+            return failure!();
+        };
+        let Some(on_open_complete) = on_open_complete else {
+            return failure!();
+        };
+        if !open(socket) {
+            return failure!();
+        }
+        // SAFETY: the caller's callback, with its own context, as async_socket.h describes.
+        unsafe { on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) };
+        SUCCESS
+    })
+}
+
+/// `async_socket_open_async` (the seed's form): opens on a CLIENT transport holding a connected
+/// socket, taking that socket; on success calls `on_open_complete(context, ASYNC_SOCKET_OPEN_OK)`
+/// on this thread and returns 0. On failure returns non-zero, calls nothing and leaves the
+/// transport untouched.
 ///
 /// # Safety
 /// `async_socket` and `socket_transport` are NULL or live handles.
@@ -365,35 +397,82 @@ pub unsafe extern "C" fn async_socket_open_async(
     on_open_complete: ON_ASYNC_SOCKET_OPEN_COMPLETE,
     on_open_complete_context: *mut c_void,
 ) -> c_int {
-    guard(failure!(), || {
-        // SAFETY: NULL or a live handle (this function's contract).
-        let Some(socket) = (unsafe { socket_ref(async_socket) }) else {
-            return failure!();
-        };
+    let open = |socket: &AsyncSocket| {
         // SAFETY: NULL or a live handle (this function's contract).
         let Some(transport) = (unsafe { transport_ref(socket_transport) }) else {
-            return failure!();
+            return false;
         };
-        let Some(on_open_complete) = on_open_complete else {
-            return failure!();
-        };
-        {
-            // Exclusive: no send / receive / disconnect on the transport while its socket moves.
-            let mut held = transport.write();
-            if !is_client(&held) || !held.is_valid_socket() {
-                return failure!();
-            }
-            let taken = std::mem::replace(&mut *held, SocketTransport::client());
-            if let Err(e) = socket.open(taken) {
+        // Exclusive: no send / receive / disconnect on the transport while its socket moves. The
+        // lock is released before the callback, which may use the (now empty) transport handle.
+        let mut held = transport.write();
+        if !is_client(&held) || !held.is_valid_socket() {
+            return false;
+        }
+        let taken = std::mem::replace(&mut *held, SocketTransport::client());
+        match socket.open(taken) {
+            Ok(()) => true,
+            Err(e) => {
                 *held = e.into_transport();
-                return failure!();
+                false
             }
         }
-        // The lock is released: the callback may use the (now empty) transport handle.
-        // SAFETY: the caller's callback, with its own context, as async_socket.h describes.
-        unsafe { on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) };
-        SUCCESS
-    })
+    };
+    // SAFETY: NULL or a live handle (this function's contract).
+    unsafe {
+        open_then_report(
+            async_socket,
+            on_open_complete,
+            on_open_complete_context,
+            open,
+        )
+    }
+}
+
+/// `async_socket_open_async_with_socket_handle`: c-pal's current `async_socket_open_async`,
+/// which opens on a connected stream socket (`SOCKET_HANDLE`) rather than on a transport. On
+/// success the async socket owns the socket (it closes it at close / destroy), calls
+/// `on_open_complete(context, ASYNC_SOCKET_OPEN_OK)` on this thread and returns 0. On failure it
+/// returns non-zero, calls nothing, and the socket stays the caller's, open: for a NULL
+/// `async_socket` or `on_open_complete`, `INVALID_SOCKET`, a handle that is not an open stream
+/// socket or is listening, an async socket that is not CLOSED, or a system failure.
+///
+/// # Safety
+/// `async_socket` is NULL or a live handle; on success the caller hands the socket over and must
+/// not close it.
+#[no_mangle]
+pub unsafe extern "C" fn async_socket_open_async_with_socket_handle(
+    async_socket: ASYNC_SOCKET_HANDLE,
+    socket_handle: SOCKET_HANDLE,
+    on_open_complete: ON_ASYNC_SOCKET_OPEN_COMPLETE,
+    on_open_complete_context: *mut c_void,
+) -> c_int {
+    let open = |socket: &AsyncSocket| {
+        // The usual refusal, before the handle is touched (adopting makes it non-blocking).
+        if socket.state() != SocketState::Closed {
+            return false;
+        }
+        // SAFETY: on success the caller hands the socket over (this function's contract); on
+        // the failures below it gets it back, open.
+        let Some(transport) = (unsafe { socket_handle::adopt(socket_handle) }) else {
+            return false;
+        };
+        match socket.open(transport) {
+            Ok(()) => true,
+            Err(e) => {
+                socket_handle::give_back(e.into_transport());
+                false
+            }
+        }
+    };
+    // SAFETY: NULL or a live handle (this function's contract).
+    unsafe {
+        open_then_report(
+            async_socket,
+            on_open_complete,
+            on_open_complete_context,
+            open,
+        )
+    }
 }
 
 /// `async_socket_close`: cancels what is pending (each completion runs once, ABANDONED, before

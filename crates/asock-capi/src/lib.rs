@@ -25,13 +25,23 @@
 //!   call the C function pointer.
 //! * Callback contexts (`void*`) are carried across threads verbatim in [`Context`].
 //!
+//! * Enum value names: each of the 11 enums has an exported `MU_X_ToString` ([`enum_strings`]),
+//!   the function macro_utils' `MU_DEFINE_ENUM` declares, so `MU_ENUM_TO_STRING` works.
+//!
 //! # Ownership at `async_socket_open_async`
-//! On success the async socket takes the transport's *socket*; the `SOCKET_TRANSPORT_HANDLE`
-//! object stays the caller's and becomes an empty transport of the same type (no socket:
-//! `socket_transport_is_valid_socket` is false, `socket_transport_disconnect` closes nothing).
-//! The caller still frees it with `socket_transport_destroy`, which never touches the async
-//! socket's connection. So a c-pal caller that disconnects and destroys its transport after
-//! handing it over neither leaks nor double-closes. On failure the transport is untouched.
+//! Two entry points, which the header's `async_socket_open_async` picks between by the type of
+//! its second argument (a `_Generic` macro in C11, GNU builtins before, overloads in C++):
+//!
+//! * [`async_socket_open_async`] (the seed's form, a `SOCKET_TRANSPORT_HANDLE`): on success the
+//!   async socket takes the transport's *socket*; the `SOCKET_TRANSPORT_HANDLE` object stays the
+//!   caller's and becomes an empty transport of the same type (no socket:
+//!   `socket_transport_is_valid_socket` is false, `socket_transport_disconnect` closes nothing).
+//!   The caller still frees it with `socket_transport_destroy`, which never touches the async
+//!   socket's connection. So a c-pal caller that disconnects and destroys its transport after
+//!   handing it over neither leaks nor double-closes. On failure the transport is untouched.
+//! * [`async_socket_open_async_with_socket_handle`] (c-pal's current form, a `SOCKET_HANDLE`):
+//!   on success the async socket owns the socket and closes it at close or destroy; on failure
+//!   the socket stays the caller's, open.
 #![deny(
     missing_docs,
     unsafe_op_in_unsafe_fn,
@@ -43,13 +53,17 @@ use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub mod async_socket;
+pub mod enum_strings;
 pub mod execution_engine;
 pub mod platform;
+pub mod socket_handle;
 pub mod socket_transport;
 
 pub use async_socket::*;
+pub use enum_strings::*;
 pub use execution_engine::*;
 pub use platform::*;
+pub use socket_handle::*;
 pub use socket_transport::*;
 
 /// A user context (`void*`) handed to a callback on another thread, verbatim.

@@ -16,21 +16,8 @@ use asock::transport::{
 };
 use asock::SocketTransport;
 
+use crate::socket_handle::{self, INVALID_SOCKET, SOCKET_HANDLE};
 use crate::{failure, guard, SUCCESS};
-
-/// `SOCKET_HANDLE`: a file descriptor.
-#[cfg(unix)]
-pub type SOCKET_HANDLE = c_int;
-/// `SOCKET_HANDLE`: a Winsock `SOCKET` carried as a pointer.
-#[cfg(windows)]
-pub type SOCKET_HANDLE = *mut c_void;
-
-/// `INVALID_SOCKET`.
-#[cfg(unix)]
-pub const INVALID_SOCKET: SOCKET_HANDLE = -1;
-/// `INVALID_SOCKET`: Winsock's `(SOCKET)(~0)`, as a pointer.
-#[cfg(windows)]
-pub const INVALID_SOCKET: SOCKET_HANDLE = std::ptr::without_provenance_mut(usize::MAX);
 
 /// `MAX_GET_HOST_NAME_LEN`: size of the host name buffer of
 /// [`socket_transport_get_local_address`].
@@ -187,104 +174,23 @@ pub extern "C" fn socket_transport_create_server() -> SOCKET_TRANSPORT_HANDLE {
 }
 
 /// `socket_transport_create_from_socket`: a CLIENT transport owning `socket_handle`, a stream
-/// socket that is not listening. NULL, and the descriptor left to the caller, for
-/// `INVALID_SOCKET`, a descriptor that is not open or not a socket, a datagram socket or a
+/// socket that is not listening (Windows: a Winsock `SOCKET`). NULL, and the socket left to the
+/// caller, for `INVALID_SOCKET`, a handle that is not an open socket, a datagram socket or a
 /// listening socket.
 ///
 /// # Safety
-/// On success the transport owns the descriptor and closes it: the caller must not close it.
-#[cfg(unix)]
-#[no_mangle]
-pub unsafe extern "C" fn socket_transport_create_from_socket(
-    socket_handle: SOCKET_HANDLE,
-) -> SOCKET_TRANSPORT_HANDLE {
-    guard(std::ptr::null_mut(), || {
-        if socket_handle < 0 {
-            return std::ptr::null_mut();
-        }
-        if sockopt_int(socket_handle, libc::SO_TYPE) != Some(libc::SOCK_STREAM)
-            || sockopt_int(socket_handle, libc::SO_ACCEPTCONN) != Some(0)
-        {
-            return std::ptr::null_mut();
-        }
-        use std::os::fd::FromRawFd;
-        // SAFETY: the descriptor is an open stream socket (getsockopt succeeded on it) and the
-        // caller hands its ownership over (this function's contract).
-        let socket = unsafe { asock::socket2::Socket::from_raw_fd(socket_handle) };
-        SOCKET_TRANSPORT_TAG::boxed(SocketTransport::from_socket(socket))
-    })
-}
-
-/// An `int` socket option at `SOL_SOCKET` level, `None` if `getsockopt(2)` fails (for instance
-/// because `fd` is not an open socket).
-#[cfg(unix)]
-fn sockopt_int(fd: c_int, name: c_int) -> Option<c_int> {
-    let mut value: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
-    // SAFETY: plain system call on an integer descriptor with pointers to live locals of the
-    // sizes given; an invalid descriptor only makes it fail with EBADF / ENOTSOCK.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            name,
-            (&mut value as *mut c_int).cast::<c_void>(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(value)
-}
-
-/// `socket_transport_create_from_socket`: a CLIENT transport owning `socket_handle`, a Winsock
-/// stream socket that is not listening. NULL, and the socket left to the caller, for
-/// `INVALID_SOCKET`, a handle that is not an open socket, a datagram socket or a listening
-/// socket.
-///
-/// # Safety
 /// On success the transport owns the socket and closes it: the caller must not close it.
-#[cfg(windows)]
 #[no_mangle]
 pub unsafe extern "C" fn socket_transport_create_from_socket(
     socket_handle: SOCKET_HANDLE,
 ) -> SOCKET_TRANSPORT_HANDLE {
-    use windows_sys::Win32::Networking::WinSock::{SOCK_STREAM, SO_ACCEPTCONN, SO_TYPE};
     guard(std::ptr::null_mut(), || {
-        if socket_handle == INVALID_SOCKET {
-            return std::ptr::null_mut();
+        // SAFETY: on success the caller hands the socket over (this function's contract).
+        match unsafe { socket_handle::adopt(socket_handle) } {
+            Some(transport) => SOCKET_TRANSPORT_TAG::boxed(transport),
+            None => std::ptr::null_mut(),
         }
-        let raw = socket_handle as usize;
-        if sockopt_int(raw, SO_TYPE) != Some(SOCK_STREAM as c_int)
-            || sockopt_int(raw, SO_ACCEPTCONN) != Some(0)
-        {
-            return std::ptr::null_mut();
-        }
-        use std::os::windows::io::FromRawSocket;
-        // SAFETY: the handle is an open stream socket (getsockopt succeeded on it) and the
-        // caller hands its ownership over (this function's contract).
-        let socket = unsafe { asock::socket2::Socket::from_raw_socket(raw as _) };
-        SOCKET_TRANSPORT_TAG::boxed(SocketTransport::from_socket(socket))
     })
-}
-
-/// An `int` socket option at `SOL_SOCKET` level, `None` if `getsockopt` fails (for instance
-/// because `socket` is not an open socket, or Winsock was never started).
-#[cfg(windows)]
-fn sockopt_int(socket: usize, name: i32) -> Option<c_int> {
-    use windows_sys::Win32::Networking::WinSock::{getsockopt, SOL_SOCKET};
-    let mut value: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as c_int;
-    // SAFETY: plain system call on a handle value with pointers to live locals of the sizes
-    // given; a value that is not a socket only makes it fail with WSAENOTSOCK.
-    let rc = unsafe {
-        getsockopt(
-            socket,
-            SOL_SOCKET,
-            name,
-            (&mut value as *mut c_int).cast::<u8>(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(value)
 }
 
 /// `socket_transport_destroy`: closes the socket if the transport still holds one (c-pal
@@ -554,22 +460,10 @@ pub unsafe extern "C" fn socket_transport_get_underlying_socket(
             Some(tag) => tag
                 .read()
                 .underlying_socket()
-                .map_or(INVALID_SOCKET, raw_to_handle),
+                .map_or(INVALID_SOCKET, socket_handle::raw_to_handle),
             None => INVALID_SOCKET,
         }
     })
-}
-
-/// The raw socket as a `SOCKET_HANDLE`.
-#[cfg(unix)]
-fn raw_to_handle(fd: std::os::fd::RawFd) -> SOCKET_HANDLE {
-    fd
-}
-
-/// The raw socket as a `SOCKET_HANDLE` (a pointer-sized value, no provenance).
-#[cfg(windows)]
-fn raw_to_handle(socket: std::os::windows::io::RawSocket) -> SOCKET_HANDLE {
-    std::ptr::without_provenance_mut(socket as usize)
 }
 
 /// `socket_transport_is_valid_socket`: whether the transport holds a socket (false for NULL).

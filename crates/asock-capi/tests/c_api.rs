@@ -1,14 +1,20 @@
-//! Builds the C programs under `tests/c/` against the headers in `include/` and the static
-//! library this very `cargo test` built (`target/<profile>/deps/libasock_capi.a`), runs them, and
-//! checks that the headers and the Rust exports agree:
+//! Builds the C programs under `tests/c/` against the headers in `include/` and the libraries
+//! this very `cargo test` built (`target/<profile>/deps/libasock_capi.{a,so}`), runs them, and
+//! checks that the library and the headers agree:
 //!
-//! * every header compiles on its own as C99 (`-std=c99 -Wall -Wextra -Werror -pedantic`) and
-//!   as C++ (`g++ -x c++ -fsyntax-only`);
 //! * `abi_check.c` assigns every exported function to a pointer of c-pal's exact type, links
 //!   against the static and the shared library, and prints enum values and struct layouts, which
 //!   must equal the Rust side's;
-//! * the functions the headers declare are exactly the functions the shared library exports;
-//! * the C test programs (c-pal's integration scenarios and more) pass.
+//! * the functions the headers declare (as the C preprocessor sees them) are exactly the
+//!   functions the shared library exports;
+//! * the C test programs pass: c-pal's integration scenarios and more, a program written as
+//!   c-pal programs are today (`test_cpal_style.c`: open with a `SOCKET_HANDLE`, names through
+//!   its own macro_utils' `MU_ENUM_TO_STRING`) and one written against the seed's signature
+//!   (`test_seed_style.c`: open with a `SOCKET_TRANSPORT_HANDLE`), these two statically and
+//!   against the shared library and in each way of selecting the open entry point.
+//!
+//! The header checks (compile modes, the open dispatch, macro_utils, the README's example) are
+//! in `c_headers.rs`.
 //!
 //! With `ASOCK_CAPI_VALGRIND=1` every C program runs under
 //! `valgrind --error-exitcode=1 --leak-check=full` (waits scaled by `ASOCK_TEST_TIMEOUT_SCALE`,
@@ -17,30 +23,17 @@
 //! Linux only (the native libraries of the link line are Linux's). On Windows the same C programs
 //! (but test_custom_transport.c) run under Wine from `scripts/test-capi-windows.sh`.
 //!
-//! Needs a C compiler (`cc`, or `$CC`) and `nm`; the C++ header check needs `c++` (or `$CXX`)
-//! and is skipped, with a notice, when there is none, unless `ASOCK_CAPI_STRICT=1`
-//! (`scripts/test-capi.sh` installs it and sets that).
+//! Needs a C compiler (`cc`, or `$CC`) and `nm`.
 #![cfg(target_os = "linux")]
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::mem::{offset_of, size_of};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use asock_capi::*;
-
-/// Libraries the Rust standard library needs when linking the static library
-/// (`rustc --print native-static-libs`).
-const NATIVE_LIBS: &[&str] = &[
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
+use common::*;
 
 /// The C test programs (without `.c`).
 const PROGRAMS: &[&str] = &[
@@ -49,160 +42,43 @@ const PROGRAMS: &[&str] = &[
     "test_async_socket",
     "test_invalid_args",
     "test_custom_transport",
+    "test_enums",
+    "test_cpal_style",
+    "test_seed_style",
 ];
 
-/// Every header, as included by a C caller.
-const HEADERS: &[&str] = &[
-    "c_pal/socket_handle.h",
-    "c_pal/platform.h",
-    "c_pal/execution_engine.h",
-    "c_pal/execution_engine_linux.h",
-    "c_pal/execution_engine_win32.h",
-    "c_pal/socket_transport.h",
-    "c_pal/async_socket.h",
-];
+/// The number of functions the library exports (and the headers declare) on Linux.
+const EXPORTED_FUNCTIONS: usize = 40;
 
-fn crate_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn include_dir() -> PathBuf {
-    crate_dir().join("include")
-}
-
-fn c_dir() -> PathBuf {
-    crate_dir().join("tests").join("c")
-}
-
-/// `target/<profile>/deps`: where this test executable and the library it was built with live.
-fn deps_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent().expect("deps dir").to_path_buf()
-}
-
-fn static_lib() -> PathBuf {
-    let lib = deps_dir().join("libasock_capi.a");
-    assert!(lib.exists(), "{} is missing", lib.display());
-    lib
-}
-
-fn out_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("asock-capi-c");
-    std::fs::create_dir_all(&dir).expect("create the output dir");
-    dir
-}
-
-fn cc() -> String {
-    std::env::var("CC").unwrap_or_else(|_| "cc".into())
-}
-
-fn cxx() -> String {
-    std::env::var("CXX").unwrap_or_else(|_| "c++".into())
-}
-
-fn valgrind() -> bool {
-    std::env::var("ASOCK_CAPI_VALGRIND").is_ok_and(|v| v == "1")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a command to completion and fails the test with its output if it fails.
-fn must(cmd: &mut Command, what: &str) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{cmd:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
-/// Compiles `tests/c/<name>.c` against the headers and the static library.
-fn build_program(name: &str, std: &str) -> PathBuf {
-    let exe = out_dir().join(name);
-    let mut cmd = Command::new(cc());
-    cmd.arg(format!("-std={std}"))
-        .args(["-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-        .arg("-I")
-        .arg(include_dir())
-        .arg(c_dir().join(format!("{name}.c")))
-        .arg(static_lib())
-        .args(NATIVE_LIBS)
-        .arg("-o")
-        .arg(&exe);
-    must(&mut cmd, &format!("compiling {name}.c"));
-    exe
-}
-
-/// Runs a program (under valgrind when asked), bounded in time; returns its output.
-fn run_program(exe: &Path, under_valgrind: bool) -> Output {
-    let mut cmd = if under_valgrind {
-        let mut c = Command::new("valgrind");
-        c.args([
-            "-q",
-            "--error-exitcode=1",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite,possible",
-        ])
-        .arg(exe);
-        if std::env::var_os("ASOCK_TEST_TIMEOUT_SCALE").is_none() {
-            c.env("ASOCK_TEST_TIMEOUT_SCALE", "5");
-        }
-        c
-    } else {
-        Command::new(exe)
-    };
-    let limit = Duration::from_secs(if under_valgrind { 900 } else { 300 });
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            break;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("wait");
-            panic!(
-                "{} did not finish within {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
-                exe.display(),
-                text(&out.stdout),
-                text(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("wait_with_output")
-}
-
-/// Builds and runs one C test program; it must exit 0.
-fn run_c_tests(name: &str) {
-    let exe = build_program(name, "c11");
-    let out = run_program(&exe, valgrind());
+/// Builds `tests/c/<name>.c` with `flags` (warnings are errors), linked as `link`, runs it (under
+/// valgrind when asked); it must exit 0 and print its summary line.
+fn run_c_tests_with(name: &str, flags: &[&str], link: Link, variant: &str) {
+    let mut all = vec!["-Wall", "-Wextra", "-Werror", "-g", "-O1"];
+    all.extend_from_slice(flags);
+    let src = c_dir().join(format!("{name}.c"));
+    let exe = build(&cc(), &all, &src, link, &format!("{name}-{variant}"));
+    let out = run_program(&exe, &[], valgrind());
     print!("{}", text(&out.stdout));
     eprint!("{}", text(&out.stderr));
     assert!(
         out.status.success(),
-        "{name} failed ({}){}:\n--- stdout\n{}\n--- stderr\n{}",
+        "{name} ({variant}) failed ({}){}:\n--- stdout\n{}\n--- stderr\n{}",
         out.status,
         if valgrind() { " under valgrind" } else { "" },
         text(&out.stdout),
         text(&out.stderr)
     );
-    let stdout = text(&out.stdout);
     assert!(
-        stdout.lines().any(|l| l.ends_with("passed, 0 failed")),
-        "{name} printed no summary line"
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.ends_with("passed, 0 failed")),
+        "{name} ({variant}) printed no summary line"
     );
+}
+
+/// The usual build: C11, static.
+fn run_c_tests(name: &str) {
+    run_c_tests_with(name, &["-std=c11", "-D_GNU_SOURCE"], Link::Static, "c11");
 }
 
 #[test]
@@ -211,12 +87,12 @@ fn c_engine() {
 }
 
 #[test]
-fn c_socket_transport_cpal_6_3() {
+fn c_socket_transport_cpal_integration_scenarios() {
     run_c_tests("test_transport");
 }
 
 #[test]
-fn c_async_socket_cpal_6_2_and_close() {
+fn c_async_socket_cpal_integration_scenarios_and_close() {
     run_c_tests("test_async_socket");
 }
 
@@ -231,13 +107,43 @@ fn c_custom_transport() {
 }
 
 #[test]
+fn c_enums_are_named_as_macro_utils_names_them() {
+    run_c_tests("test_enums");
+}
+
+/// c-pal's flags, static and shared; GNU C99 (the dispatch through GNU builtins); and the define
+/// that selects the socket-handle form for compilers without `_Generic`.
+#[test]
+fn c_cpal_style_program_builds_unchanged_and_passes() {
+    let name = "test_cpal_style";
+    run_c_tests_with(name, &["-std=gnu11"], Link::Static, "gnu11-static");
+    run_c_tests_with(name, &["-std=gnu11"], Link::Shared, "gnu11-shared");
+    run_c_tests_with(name, &["-std=gnu99"], Link::Static, "gnu99-static");
+    let define = [
+        "-std=c11",
+        "-D_GNU_SOURCE",
+        "-DASOCK_OPEN_WITH_SOCKET_HANDLE",
+    ];
+    run_c_tests_with(name, &define, Link::Static, "define-static");
+}
+
+#[test]
+fn c_seed_style_program_builds_unchanged_and_passes() {
+    let name = "test_seed_style";
+    let c11 = ["-std=c11", "-D_GNU_SOURCE", "-pedantic"];
+    run_c_tests_with(name, &c11, Link::Static, "c11-static");
+    run_c_tests_with(name, &c11, Link::Shared, "c11-shared");
+    run_c_tests_with(name, &["-std=gnu99"], Link::Static, "gnu99-static");
+}
+
+#[test]
 fn every_program_is_listed() {
     let mut found: Vec<String> = std::fs::read_dir(c_dir())
         .expect("read tests/c")
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("test_")
-                .and(name.strip_suffix(".c"))
+            name.strip_suffix(".c")
+                .filter(|n| n.starts_with("test_"))
                 .map(str::to_owned)
         })
         .collect();
@@ -252,8 +158,15 @@ fn valgrind_catches_a_deliberate_leak() {
     if !valgrind() {
         return;
     }
-    let exe = build_program("leak_canary", "c99");
-    let out = run_program(&exe, true);
+    let src = c_dir().join("leak_canary.c");
+    let exe = build(
+        &cc(),
+        &["-std=c99", "-g"],
+        &src,
+        Link::Static,
+        "leak_canary",
+    );
+    let out = run_program(&exe, &[], true);
     assert!(
         !out.status.success(),
         "valgrind did not report the leak of leak_canary:\n{}",
@@ -264,97 +177,6 @@ fn valgrind_catches_a_deliberate_leak() {
         "unexpected valgrind output:\n{}",
         text(&out.stderr)
     );
-}
-
-/// Compiles a source given on stdin with the given compiler and flags (syntax only).
-fn syntax_check(compiler: &str, flags: &[&str], source: &str, what: &str) {
-    let mut child = Command::new(compiler)
-        .args(flags)
-        .arg("-I")
-        .arg(include_dir())
-        .args(["-fsyntax-only", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {compiler}: {e}"));
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(source.as_bytes())
-        .expect("write source");
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{source}\n--- stderr\n{}",
-        text(&out.stderr)
-    );
-}
-
-#[test]
-fn headers_compile_alone_as_c99_pedantic() {
-    let flags = [
-        "-x",
-        "c",
-        "-std=c99",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-    ];
-    for h in HEADERS {
-        // Alone, and twice (include guards).
-        let source =
-            format!("#include \"{h}\"\n#include \"{h}\"\nint main(void) {{ return 0; }}\n");
-        syntax_check(&cc(), &flags, &source, &format!("C99 compile of {h}"));
-    }
-    let all: String = HEADERS
-        .iter()
-        .map(|h| format!("#include \"{h}\"\n"))
-        .collect();
-    syntax_check(&cc(), &flags, &all, "C99 compile of every header");
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-#[test]
-fn headers_compile_alone_as_cpp() {
-    if !have(&cxx()) {
-        let strict = std::env::var("ASOCK_CAPI_STRICT").is_ok_and(|v| v == "1");
-        assert!(!strict, "no C++ compiler ({})", cxx());
-        eprintln!(
-            "skipped: no C++ compiler ({}); scripts/test-capi.sh installs one",
-            cxx()
-        );
-        return;
-    }
-    let flags = [
-        "-x",
-        "c++",
-        "-std=c++11",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-pedantic",
-    ];
-    for h in HEADERS {
-        let source = format!("#include \"{h}\"\n#include \"{h}\"\nint main() {{ return 0; }}\n");
-        syntax_check(&cxx(), &flags, &source, &format!("C++ compile of {h}"));
-    }
-    let all: String = HEADERS
-        .iter()
-        .map(|h| format!("#include \"{h}\"\n"))
-        .collect();
-    syntax_check(&cxx(), &flags, &all, "C++ compile of every header");
 }
 
 /// The enum values, constants and layouts the Rust side uses, named as `abi_check.c` prints them.
@@ -453,74 +275,85 @@ fn compare_with_rust(stdout: &str) {
     );
 }
 
+/// The strictest flags: the check file is plain C99.
+const ABI_CHECK_FLAGS: &[&str] = &["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"];
+
 #[test]
 fn abi_check_links_statically_and_agrees_with_rust() {
-    // The strictest flags: the check file is plain C99.
-    let exe = out_dir().join("abi_check");
-    let mut cmd = Command::new(cc());
-    cmd.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
-        .arg("-I")
-        .arg(include_dir())
-        .arg(c_dir().join("abi_check.c"))
-        .arg(static_lib())
-        .args(NATIVE_LIBS)
-        .arg("-o")
-        .arg(&exe);
-    must(&mut cmd, "compiling and linking abi_check.c (static)");
+    let src = c_dir().join("abi_check.c");
+    let exe = build(&cc(), ABI_CHECK_FLAGS, &src, Link::Static, "abi_check");
     let out = must(&mut Command::new(&exe), "running abi_check");
     compare_with_rust(&text(&out.stdout));
 }
 
 #[test]
 fn abi_check_links_dynamically() {
-    let exe = out_dir().join("abi_check_shared");
-    let deps = deps_dir();
-    assert!(
-        deps.join("libasock_capi.so").exists(),
-        "libasock_capi.so is missing"
+    let src = c_dir().join("abi_check.c");
+    let exe = build(
+        &cc(),
+        ABI_CHECK_FLAGS,
+        &src,
+        Link::Shared,
+        "abi_check_shared",
     );
-    let mut cmd = Command::new(cc());
-    cmd.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
-        .arg("-I")
-        .arg(include_dir())
-        .arg(c_dir().join("abi_check.c"))
-        .arg(format!("-L{}", deps.display()))
-        .arg(format!("-Wl,-rpath,{}", deps.display()))
-        .arg("-lasock_capi")
-        .arg("-o")
-        .arg(&exe);
-    must(&mut cmd, "compiling and linking abi_check.c (shared)");
     let out = must(&mut Command::new(&exe), "running abi_check (shared)");
     compare_with_rust(&text(&out.stdout));
 }
 
-/// The functions the (non-Windows) headers declare: the identifier before the first `(` of every
-/// top-level declaration line ending in `);`.
+/// The functions the headers declare, as the C preprocessor sees them on this platform: every
+/// identifier with one of [`EXPORT_PREFIXES`] followed by `(` in the preprocessed headers (which
+/// hold declarations only; macros are gone).
 fn header_functions() -> BTreeSet<String> {
+    let source: String = HEADERS
+        .iter()
+        .map(|h| format!("#include \"{h}\"\n"))
+        .collect();
+    let mut child = Command::new(cc())
+        .args(["-std=c11", "-E", "-P", "-x", "c", "-I"])
+        .arg(include_dir())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the C preprocessor");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(source.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "cc -E failed: {}", text(&out.stderr));
+    declared_names(&text(&out.stdout))
+}
+
+/// Identifiers with an export prefix directly followed (spaces aside) by `(`.
+fn declared_names(preprocessed: &str) -> BTreeSet<String> {
+    let bytes = preprocessed.as_bytes();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let mut names = BTreeSet::new();
-    for h in HEADERS {
-        if h.ends_with("_win32.h") {
-            continue; // declares nothing off Windows
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_ident(bytes[i]) || (i > 0 && is_ident(bytes[i - 1])) {
+            i += 1;
+            continue;
         }
-        let source = std::fs::read_to_string(include_dir().join(h)).expect("read header");
-        for line in source.lines() {
-            let line = line.trim();
-            if line.starts_with('#')
-                || line.starts_with("/*")
-                || line.starts_with('*')
-                || line.starts_with("typedef")
-                || !line.ends_with(");")
-            {
-                continue;
-            }
-            let Some(open) = line.find('(') else { continue };
-            let name = line[..open]
-                .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .next()
-                .unwrap_or("");
-            if !name.is_empty() {
-                names.insert(name.to_string());
-            }
+        let start = i;
+        while i < bytes.len() && is_ident(bytes[i]) {
+            i += 1;
+        }
+        let name = &preprocessed[start..i];
+        let mut j = i;
+        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if j < bytes.len()
+            && bytes[j] == b'('
+            && EXPORT_PREFIXES.iter().any(|p| name.starts_with(p))
+        {
+            names.insert(name.to_string());
         }
     }
     names
@@ -528,9 +361,10 @@ fn header_functions() -> BTreeSet<String> {
 
 #[test]
 fn declared_functions_are_exactly_the_exported_ones() {
-    let so = deps_dir().join("libasock_capi.so");
     let out = must(
-        Command::new("nm").args(["-D", "--defined-only"]).arg(&so),
+        Command::new("nm")
+            .args(["-D", "--defined-only"])
+            .arg(shared_lib()),
         "nm -D on libasock_capi.so",
     );
     let exported: BTreeSet<String> = text(&out.stdout)
@@ -540,21 +374,12 @@ fn declared_functions_are_exactly_the_exported_ones() {
             let (_addr, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
             (kind == "T").then(|| name.to_string())
         })
-        .filter(|n| {
-            [
-                "async_socket_",
-                "socket_transport_",
-                "execution_engine_",
-                "platform_",
-            ]
-            .iter()
-            .any(|p| n.starts_with(p))
-        })
+        .filter(|n| EXPORT_PREFIXES.iter().any(|p| n.starts_with(p)))
         .collect();
     let declared = header_functions();
     assert_eq!(
         declared, exported,
         "header declarations (left) and library exports (right) differ"
     );
-    assert_eq!(declared.len(), 28, "{declared:?}");
+    assert_eq!(declared.len(), EXPORTED_FUNCTIONS, "{declared:?}");
 }

@@ -1,9 +1,10 @@
-/* asock C ABI: the async socket (drop-in for c-pal's c_pal/async_socket.h, with the seed's
-   async_socket_open_async taking a SOCKET_TRANSPORT_HANDLE).
+/* asock C ABI: the async socket (drop-in for c-pal's c_pal/async_socket.h). async_socket_open_async
+   takes either a SOCKET_TRANSPORT_HANDLE (the seed's form) or a SOCKET_HANDLE (c-pal's current
+   form): see the end of this file.
 
    Lifecycle: async_socket_create (CLOSED) -> async_socket_open_async with a connected CLIENT
-   transport (OPEN) -> send / receive / notify -> async_socket_close (CLOSED; may be opened
-   again with another transport) -> async_socket_destroy.
+   transport or socket (OPEN) -> send / receive / notify -> async_socket_close (CLOSED; may be opened
+   again with another transport or socket) -> async_socket_destroy.
 
    Completions: an operation whose submitting call succeeded (ASYNC_SOCKET_SEND_SYNC_OK, or 0)
    completes exactly once, on one of the engine's threads, never inside the submitting call, also
@@ -40,52 +41,47 @@ extern "C" {
 
 typedef struct ASYNC_SOCKET_TAG* ASYNC_SOCKET_HANDLE;
 
-typedef enum ASYNC_SOCKET_OPEN_RESULT_TAG
-{
-    ASYNC_SOCKET_OPEN_RESULT_INVALID = 0,
-    ASYNC_SOCKET_OPEN_OK,    /* 1 */
-    ASYNC_SOCKET_OPEN_ERROR  /* 2: reserved, never delivered (a failed open returns non-zero) */
-} ASYNC_SOCKET_OPEN_RESULT;
+/* Each enum X has an X_VALUES list and an exported MU_X_ToString (see socket_transport.h). */
+#define ASYNC_SOCKET_OPEN_RESULT_VALUES \
+    ASYNC_SOCKET_OPEN_OK,   /* 1 */ \
+    ASYNC_SOCKET_OPEN_ERROR /* 2: reserved, never delivered (a failed open returns non-zero) */
+typedef enum ASYNC_SOCKET_OPEN_RESULT_TAG { ASYNC_SOCKET_OPEN_RESULT_INVALID = 0, ASYNC_SOCKET_OPEN_RESULT_VALUES } ASYNC_SOCKET_OPEN_RESULT;
+const char* MU_ASYNC_SOCKET_OPEN_RESULT_ToString(ASYNC_SOCKET_OPEN_RESULT value);
 
-typedef enum ASYNC_SOCKET_SEND_SYNC_RESULT_TAG
-{
-    ASYNC_SOCKET_SEND_SYNC_RESULT_INVALID = 0,
-    ASYNC_SOCKET_SEND_SYNC_OK,       /* 1: accepted, exactly one completion follows */
-    ASYNC_SOCKET_SEND_SYNC_ERROR,    /* 2: bad argument or system failure, no completion */
-    ASYNC_SOCKET_SEND_SYNC_NOT_OPEN  /* 3: the socket is not OPEN (or the connection was reset), no completion */
-} ASYNC_SOCKET_SEND_SYNC_RESULT;
+#define ASYNC_SOCKET_SEND_SYNC_RESULT_VALUES \
+    ASYNC_SOCKET_SEND_SYNC_OK,      /* 1: accepted, exactly one completion follows */ \
+    ASYNC_SOCKET_SEND_SYNC_ERROR,   /* 2: bad argument or system failure, no completion */ \
+    ASYNC_SOCKET_SEND_SYNC_NOT_OPEN /* 3: the socket is not OPEN (or the connection was reset), no completion */
+typedef enum ASYNC_SOCKET_SEND_SYNC_RESULT_TAG { ASYNC_SOCKET_SEND_SYNC_RESULT_INVALID = 0, ASYNC_SOCKET_SEND_SYNC_RESULT_VALUES } ASYNC_SOCKET_SEND_SYNC_RESULT;
+const char* MU_ASYNC_SOCKET_SEND_SYNC_RESULT_ToString(ASYNC_SOCKET_SEND_SYNC_RESULT value);
 
-typedef enum ASYNC_SOCKET_SEND_RESULT_TAG
-{
-    ASYNC_SOCKET_SEND_RESULT_INVALID = 0,
-    ASYNC_SOCKET_SEND_OK,        /* 1: every byte was written, in order */
-    ASYNC_SOCKET_SEND_ERROR,     /* 2 */
-    ASYNC_SOCKET_SEND_ABANDONED  /* 3: connection reset, or the socket was closed first */
-} ASYNC_SOCKET_SEND_RESULT;
+#define ASYNC_SOCKET_SEND_RESULT_VALUES \
+    ASYNC_SOCKET_SEND_OK,       /* 1: every byte was written, in order */ \
+    ASYNC_SOCKET_SEND_ERROR,    /* 2 */ \
+    ASYNC_SOCKET_SEND_ABANDONED /* 3: connection reset, or the socket was closed first */
+typedef enum ASYNC_SOCKET_SEND_RESULT_TAG { ASYNC_SOCKET_SEND_RESULT_INVALID = 0, ASYNC_SOCKET_SEND_RESULT_VALUES } ASYNC_SOCKET_SEND_RESULT;
+const char* MU_ASYNC_SOCKET_SEND_RESULT_ToString(ASYNC_SOCKET_SEND_RESULT value);
 
-typedef enum ASYNC_SOCKET_RECEIVE_RESULT_TAG
-{
-    ASYNC_SOCKET_RECEIVE_RESULT_INVALID = 0,
-    ASYNC_SOCKET_RECEIVE_OK,        /* 1: bytes_received >= 1 */
-    ASYNC_SOCKET_RECEIVE_ERROR,     /* 2 */
-    ASYNC_SOCKET_RECEIVE_ABANDONED  /* 3: peer closed (after all its data), reset, or the socket was closed first */
-} ASYNC_SOCKET_RECEIVE_RESULT;
+#define ASYNC_SOCKET_RECEIVE_RESULT_VALUES \
+    ASYNC_SOCKET_RECEIVE_OK,       /* 1: bytes_received >= 1 */ \
+    ASYNC_SOCKET_RECEIVE_ERROR,    /* 2 */ \
+    ASYNC_SOCKET_RECEIVE_ABANDONED /* 3: peer closed (after all its data), reset, or the socket was closed first */
+typedef enum ASYNC_SOCKET_RECEIVE_RESULT_TAG { ASYNC_SOCKET_RECEIVE_RESULT_INVALID = 0, ASYNC_SOCKET_RECEIVE_RESULT_VALUES } ASYNC_SOCKET_RECEIVE_RESULT;
+const char* MU_ASYNC_SOCKET_RECEIVE_RESULT_ToString(ASYNC_SOCKET_RECEIVE_RESULT value);
 
-typedef enum ASYNC_SOCKET_NOTIFY_IO_TYPE_TAG
-{
-    ASYNC_SOCKET_NOTIFY_IO_TYPE_INVALID = 0,
-    ASYNC_SOCKET_NOTIFY_IO_TYPE_IN,  /* 1 */
-    ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT  /* 2 */
-} ASYNC_SOCKET_NOTIFY_IO_TYPE;
+#define ASYNC_SOCKET_NOTIFY_IO_TYPE_VALUES \
+    ASYNC_SOCKET_NOTIFY_IO_TYPE_IN, /* 1 */ \
+    ASYNC_SOCKET_NOTIFY_IO_TYPE_OUT /* 2 */
+typedef enum ASYNC_SOCKET_NOTIFY_IO_TYPE_TAG { ASYNC_SOCKET_NOTIFY_IO_TYPE_INVALID = 0, ASYNC_SOCKET_NOTIFY_IO_TYPE_VALUES } ASYNC_SOCKET_NOTIFY_IO_TYPE;
+const char* MU_ASYNC_SOCKET_NOTIFY_IO_TYPE_ToString(ASYNC_SOCKET_NOTIFY_IO_TYPE value);
 
-typedef enum ASYNC_SOCKET_NOTIFY_IO_RESULT_TAG
-{
-    ASYNC_SOCKET_NOTIFY_IO_RESULT_INVALID = 0,
-    ASYNC_SOCKET_NOTIFY_IO_RESULT_IN,         /* 1 */
-    ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT,        /* 2 */
-    ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED,  /* 3 */
-    ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR       /* 4 */
-} ASYNC_SOCKET_NOTIFY_IO_RESULT;
+#define ASYNC_SOCKET_NOTIFY_IO_RESULT_VALUES \
+    ASYNC_SOCKET_NOTIFY_IO_RESULT_IN,        /* 1 */ \
+    ASYNC_SOCKET_NOTIFY_IO_RESULT_OUT,       /* 2 */ \
+    ASYNC_SOCKET_NOTIFY_IO_RESULT_ABANDONED, /* 3 */ \
+    ASYNC_SOCKET_NOTIFY_IO_RESULT_ERROR      /* 4 */
+typedef enum ASYNC_SOCKET_NOTIFY_IO_RESULT_TAG { ASYNC_SOCKET_NOTIFY_IO_RESULT_INVALID = 0, ASYNC_SOCKET_NOTIFY_IO_RESULT_VALUES } ASYNC_SOCKET_NOTIFY_IO_RESULT;
+const char* MU_ASYNC_SOCKET_NOTIFY_IO_RESULT_ToString(ASYNC_SOCKET_NOTIFY_IO_RESULT value);
 
 typedef void (*ON_ASYNC_SOCKET_OPEN_COMPLETE)(void* context, ASYNC_SOCKET_OPEN_RESULT open_result);
 typedef void (*ON_ASYNC_SOCKET_SEND_COMPLETE)(void* context, ASYNC_SOCKET_SEND_RESULT send_result);
@@ -118,14 +114,27 @@ ASYNC_SOCKET_HANDLE async_socket_create_with_transport(EXECUTION_ENGINE_HANDLE e
    reference and frees the handle. NULL is ignored. */
 void async_socket_destroy(ASYNC_SOCKET_HANDLE async_socket);
 
-/* Opens a CLOSED async socket on socket_transport, a CLIENT transport holding a connected
-   socket. On success the async socket takes the transport's socket (which it closes at
-   close / destroy), the transport handle becomes empty (see socket_transport.h: the caller still
-   destroys it), on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) runs on the
-   calling thread, and 0 is returned. Returns non-zero, calls nothing and leaves the transport to
-   the caller untouched for: a NULL async_socket, socket_transport or on_open_complete; a BINDING
-   transport or one holding no socket; a socket that is not CLOSED; a system failure. */
+/* Opening: two entry points, one per kind of program.
+
+   async_socket_open_async (the seed's form) opens a CLOSED async socket on socket_transport, a
+   CLIENT transport holding a connected socket. On success the async socket takes the
+   transport's socket (which it closes at close / destroy), the transport handle becomes empty
+   (see socket_transport.h: the caller still destroys it), on_open_complete(on_open_complete_context,
+   ASYNC_SOCKET_OPEN_OK) runs on the calling thread, and 0 is returned. Returns non-zero, calls
+   nothing and leaves the transport to the caller untouched for: a NULL async_socket,
+   socket_transport or on_open_complete; a BINDING transport or one holding no socket; a socket
+   that is not CLOSED; a system failure. */
 int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, SOCKET_TRANSPORT_HANDLE socket_transport, ON_ASYNC_SOCKET_OPEN_COMPLETE on_open_complete, void* on_open_complete_context);
+
+/* async_socket_open_async_with_socket_handle (c-pal's current form of async_socket_open_async)
+   opens a CLOSED async socket on socket_handle, a connected stream socket (Linux: a descriptor;
+   Windows: a SOCKET cast to SOCKET_HANDLE). On success the async socket owns the socket: it makes
+   it non-blocking and closes it at close / destroy, and the caller must not close it;
+   on_open_complete(on_open_complete_context, ASYNC_SOCKET_OPEN_OK) runs on the calling thread and
+   0 is returned. Returns non-zero, calls nothing and leaves the socket to the caller, open, for: a
+   NULL async_socket or on_open_complete; INVALID_SOCKET; a handle that is not an open stream
+   socket, or a listening one; a socket that is not CLOSED; a system failure. */
+int async_socket_open_async_with_socket_handle(ASYNC_SOCKET_HANDLE async_socket, SOCKET_HANDLE socket_handle, ON_ASYNC_SOCKET_OPEN_COMPLETE on_open_complete, void* on_open_complete_context);
 
 /* Closes the socket: every pending operation completes, exactly once, with ..._ABANDONED before
    this returns; then the socket is closed and the async socket is CLOSED. Idempotent; a second
@@ -155,6 +164,87 @@ int async_socket_notify_io_async(ASYNC_SOCKET_HANDLE async_socket, ASYNC_SOCKET_
 
 #ifdef __cplusplus
 }
+#endif
+
+/* async_socket_open_async(async_socket, X, on_open_complete, on_open_complete_context) compiles
+   for both kinds of program and picks the entry point by the type of X:
+
+   * X a SOCKET_TRANSPORT_HANDLE: async_socket_open_async, the seed's form;
+   * X a SOCKET_HANDLE: async_socket_open_async_with_socket_handle, c-pal's current form;
+   * NULL in C, nullptr in C++: the transport form (which fails: NULL transport), except in C on
+     Windows, where NULL is a SOCKET_HANDLE (void*) and the socket-handle form fails on it (in C++
+     NULL is an integer constant: a compile error, write nullptr);
+   * anything else (a long, a raw Winsock SOCKET not cast to SOCKET_HANDLE, a pointer to another
+     type, ...) is a compile error, never a call that reads one type as the other.
+
+   How: in C11 and later a _Generic function-like macro named async_socket_open_async; in C
+   before C11 with GCC or Clang the same through __builtin_choose_expr /
+   __builtin_types_compatible_p (a wrong type fails with "async_socket_open_async needs a
+   SOCKET_TRANSPORT_HANDLE or a SOCKET_HANDLE"); in C++ overloads, with a deleted template for
+   every other type (C++11 and later). The macro evaluates each argument once.
+
+   Any other C compiler before C11 (no _Generic, no GNU builtins) sees the seed's prototype alone;
+   a program written for c-pal's form defines ASOCK_OPEN_WITH_SOCKET_HANDLE before including this
+   header, which makes every call async_socket_open_async(...) the socket-handle form (in C, for
+   any compiler and standard; in C++ the overloads already cover it and the define changes
+   nothing).
+
+   The name without arguments (a function pointer, &async_socket_open_async,
+   (async_socket_open_async)(...)) is the seed's form; take the address of
+   async_socket_open_async_with_socket_handle for the other. */
+#if defined(__cplusplus)
+inline int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, SOCKET_HANDLE socket_handle, ON_ASYNC_SOCKET_OPEN_COMPLETE on_open_complete, void* on_open_complete_context)
+{
+    return async_socket_open_async_with_socket_handle(async_socket, socket_handle, on_open_complete, on_open_complete_context);
+}
+#if __cplusplus >= 201103L || (defined(_MSVC_LANG) && _MSVC_LANG >= 201103L)
+inline int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, decltype(nullptr) socket_transport, ON_ASYNC_SOCKET_OPEN_COMPLETE on_open_complete, void* on_open_complete_context)
+{
+    return async_socket_open_async(async_socket, static_cast<SOCKET_TRANSPORT_HANDLE>(socket_transport), on_open_complete, on_open_complete_context);
+}
+/* Any other type: async_socket_open_async needs a SOCKET_TRANSPORT_HANDLE or a SOCKET_HANDLE. */
+template <typename T>
+int async_socket_open_async(ASYNC_SOCKET_HANDLE async_socket, T wrong_type, ON_ASYNC_SOCKET_OPEN_COMPLETE on_open_complete, void* on_open_complete_context) = delete;
+#endif
+#elif defined(ASOCK_OPEN_WITH_SOCKET_HANDLE)
+#define async_socket_open_async(async_socket, socket_handle, on_open_complete, on_open_complete_context) \
+    async_socket_open_async_with_socket_handle(async_socket, socket_handle, on_open_complete, on_open_complete_context)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#if defined(_WIN32) || defined(WIN32)
+#define ASOCK_OPEN_ASYNC_ENTRY(x) _Generic((x), \
+    SOCKET_TRANSPORT_HANDLE: async_socket_open_async, \
+    SOCKET_HANDLE: async_socket_open_async_with_socket_handle)
+#else
+#define ASOCK_OPEN_ASYNC_ENTRY(x) _Generic((x), \
+    SOCKET_TRANSPORT_HANDLE: async_socket_open_async, \
+    void*: async_socket_open_async, \
+    SOCKET_HANDLE: async_socket_open_async_with_socket_handle)
+#endif
+#define async_socket_open_async(async_socket, x, on_open_complete, on_open_complete_context) \
+    ASOCK_OPEN_ASYNC_ENTRY(x)(async_socket, x, on_open_complete, on_open_complete_context)
+#elif defined(__GNUC__)
+/* Never defined: only named when the argument has a wrong type, which the error attribute makes
+   a compile error (and, with a compiler that lacks the attribute, a link error). */
+#if defined(__has_attribute)
+#if __has_attribute(error)
+#define ASOCK_OPEN_ASYNC_WRONG_TYPE __attribute__((error("async_socket_open_async needs a SOCKET_TRANSPORT_HANDLE or a SOCKET_HANDLE")))
+#endif
+#endif
+#ifndef ASOCK_OPEN_ASYNC_WRONG_TYPE
+#define ASOCK_OPEN_ASYNC_WRONG_TYPE
+#endif
+extern int asock_open_async_wrong_argument_type(ASYNC_SOCKET_HANDLE async_socket, ...) ASOCK_OPEN_ASYNC_WRONG_TYPE;
+#if defined(_WIN32) || defined(WIN32)
+#define ASOCK_OPEN_ASYNC_IS_TRANSPORT(x) __builtin_types_compatible_p(__typeof__(x), SOCKET_TRANSPORT_HANDLE)
+#else
+#define ASOCK_OPEN_ASYNC_IS_TRANSPORT(x) (__builtin_types_compatible_p(__typeof__(x), SOCKET_TRANSPORT_HANDLE) || \
+    __builtin_types_compatible_p(__typeof__(x), void*))
+#endif
+#define ASOCK_OPEN_ASYNC_ENTRY(x) __builtin_choose_expr(ASOCK_OPEN_ASYNC_IS_TRANSPORT(x), async_socket_open_async, \
+    __builtin_choose_expr(__builtin_types_compatible_p(__typeof__(x), SOCKET_HANDLE), async_socket_open_async_with_socket_handle, \
+    asock_open_async_wrong_argument_type))
+#define async_socket_open_async(async_socket, x, on_open_complete, on_open_complete_context) \
+    ASOCK_OPEN_ASYNC_ENTRY(x)(async_socket, x, on_open_complete, on_open_complete_context)
 #endif
 
 #endif /* ASYNC_SOCKET_H */

@@ -35,50 +35,76 @@ extern "C" {
 
 typedef struct SOCKET_TRANSPORT_TAG* SOCKET_TRANSPORT_HANDLE;
 
-typedef enum SOCKET_SEND_RESULT_TAG
-{
-    SOCKET_SEND_RESULT_INVALID = 0,
-    SOCKET_SEND_INVALID_ARG,  /* 1: NULL transport or payload, count 0, a NULL or empty buffer, total over UINT32_MAX */
-    SOCKET_SEND_OK,           /* 2: every byte was written */
-    SOCKET_SEND_ERROR,        /* 3: the transport holds no socket */
-    SOCKET_SEND_FAILED,       /* 4: a system call failed (*bytes_sent tells how far it got) */
-    SOCKET_SEND_SHUTDOWN      /* 5: the connection was reset, aborted or closed for writing */
-} SOCKET_SEND_RESULT;
+/* Names of enum values, as c-pal's macro_utils gives them: every enum X below has an exported
+   const char* MU_X_ToString(X value) returning the value's name ("X_INVALID" for 0, "UNKNOWN"
+   for a value outside the enum; a static string), and these headers define macro_utils'
+   MU_ENUM_TO_STRING(X, value), PRI_MU_ENUM and MU_ENUM_VALUE(X, value) (with MU_C2 / MU_C3, which
+   they use) unless they are defined already. So a program needs no macro_utils for them, and
+   one that includes macro_utils before or after these headers gets no redefinition: the
+   definitions are macro_utils' own.
 
-typedef enum SOCKET_RECEIVE_RESULT_TAG
-{
-    SOCKET_RECEIVE_RESULT_INVALID = 0,
-    SOCKET_RECEIVE_INVALID_ARG,  /* 1: NULL transport or payload, count 0, a NULL or empty buffer, total over UINT32_MAX */
-    SOCKET_RECEIVE_OK,           /* 2: at least one byte, filling the buffers in order */
-    SOCKET_RECEIVE_WOULD_BLOCK,  /* 3: no data now */
-    SOCKET_RECEIVE_ERROR,        /* 4: the transport holds no socket, or a system call failed */
-    SOCKET_RECEIVE_SHUTDOWN      /* 5: the peer closed (after all its data) or reset the connection */
-} SOCKET_RECEIVE_RESULT;
+       printf("send: %" PRI_MU_ENUM "\n", MU_ENUM_VALUE(ASYNC_SOCKET_SEND_RESULT, result));
 
-typedef enum SOCKET_ACCEPT_RESULT_TAG
-{
-    SOCKET_ACCEPT_RESULT_INVALID = 0,
-    SOCKET_ACCEPT_OK,               /* 1: *accepted_socket is a new CLIENT transport */
-    SOCKET_ACCEPT_ERROR,            /* 2: NULL arguments, a CLIENT transport, not listening, other failures */
-    SOCKET_ACCEPT_PORT_EXHAUSTION,  /* 3: out of descriptors or buffers */
-    SOCKET_ACCEPT_INPROGRESS,       /* 4: the system reported an operation in progress */
-    SOCKET_ACCEPT_NO_CONNECTION     /* 5: no client arrived within the timeout */
-} SOCKET_ACCEPT_RESULT;
+   The values of each enum are also listed, as c-pal's headers list them for MU_DEFINE_ENUM, by
+   an X_VALUES macro (without the X_INVALID = 0 that comes first). */
+#ifndef MU_C2_
+#define MU_C2_(x,y) x##y
+#endif
+#ifndef MU_C2
+#define MU_C2(x,y) MU_C2_(x,y)
+#endif
+#ifndef MU_C3
+#define MU_C3(x,y,z) MU_C2(x, MU_C2(y,z))
+#endif
+#ifndef MU_ENUM_TO_STRING
+#define MU_ENUM_TO_STRING(enumName, value) MU_C3(MU_, enumName, _ToString)(value)
+#endif
+#ifndef PRI_MU_ENUM
+#define PRI_MU_ENUM "s%s (%d)"
+#endif
+#ifndef MU_ENUM_VALUE
+#define MU_ENUM_VALUE(enumIdentifier, value) "", MU_ENUM_TO_STRING(enumIdentifier, (value)), (int)(value)
+#endif
 
-typedef enum SOCKET_TYPE_TAG
-{
-    SOCKET_TYPE_INVALID = 0,
-    SOCKET_BINDING,  /* 1 */
-    SOCKET_CLIENT    /* 2 */
-} SOCKET_TYPE;
+#define SOCKET_SEND_RESULT_VALUES \
+    SOCKET_SEND_INVALID_ARG, /* 1: NULL transport or payload, count 0, a NULL or empty buffer, total over UINT32_MAX */ \
+    SOCKET_SEND_OK,          /* 2: every byte was written */ \
+    SOCKET_SEND_ERROR,       /* 3: the transport holds no socket */ \
+    SOCKET_SEND_FAILED,      /* 4: a system call failed (*bytes_sent tells how far it got) */ \
+    SOCKET_SEND_SHUTDOWN     /* 5: the connection was reset, aborted or closed for writing */
+typedef enum SOCKET_SEND_RESULT_TAG { SOCKET_SEND_RESULT_INVALID = 0, SOCKET_SEND_RESULT_VALUES } SOCKET_SEND_RESULT;
+const char* MU_SOCKET_SEND_RESULT_ToString(SOCKET_SEND_RESULT value);
 
-typedef enum ADDRESS_TYPE_TAG
-{
-    ADDRESS_TYPE_INVALID = 0,
-    ADDRESS_INET,    /* 1 */
-    ADDRESS_INET_6,  /* 2 */
-    ADDRESS_NETBIOS  /* 3: never produced */
-} ADDRESS_TYPE;
+#define SOCKET_RECEIVE_RESULT_VALUES \
+    SOCKET_RECEIVE_INVALID_ARG, /* 1: NULL transport or payload, count 0, a NULL or empty buffer, total over UINT32_MAX */ \
+    SOCKET_RECEIVE_OK,          /* 2: at least one byte, filling the buffers in order */ \
+    SOCKET_RECEIVE_WOULD_BLOCK, /* 3: no data now */ \
+    SOCKET_RECEIVE_ERROR,       /* 4: the transport holds no socket, or a system call failed */ \
+    SOCKET_RECEIVE_SHUTDOWN     /* 5: the peer closed (after all its data) or reset the connection */
+typedef enum SOCKET_RECEIVE_RESULT_TAG { SOCKET_RECEIVE_RESULT_INVALID = 0, SOCKET_RECEIVE_RESULT_VALUES } SOCKET_RECEIVE_RESULT;
+const char* MU_SOCKET_RECEIVE_RESULT_ToString(SOCKET_RECEIVE_RESULT value);
+
+#define SOCKET_ACCEPT_RESULT_VALUES \
+    SOCKET_ACCEPT_OK,              /* 1: *accepted_socket is a new CLIENT transport */ \
+    SOCKET_ACCEPT_ERROR,           /* 2: NULL arguments, a CLIENT transport, not listening, other failures */ \
+    SOCKET_ACCEPT_PORT_EXHAUSTION, /* 3: out of descriptors or buffers */ \
+    SOCKET_ACCEPT_INPROGRESS,      /* 4: the system reported an operation in progress */ \
+    SOCKET_ACCEPT_NO_CONNECTION    /* 5: no client arrived within the timeout */
+typedef enum SOCKET_ACCEPT_RESULT_TAG { SOCKET_ACCEPT_RESULT_INVALID = 0, SOCKET_ACCEPT_RESULT_VALUES } SOCKET_ACCEPT_RESULT;
+const char* MU_SOCKET_ACCEPT_RESULT_ToString(SOCKET_ACCEPT_RESULT value);
+
+#define SOCKET_TYPE_VALUES \
+    SOCKET_BINDING, /* 1 */ \
+    SOCKET_CLIENT   /* 2 */
+typedef enum SOCKET_TYPE_TAG { SOCKET_TYPE_INVALID = 0, SOCKET_TYPE_VALUES } SOCKET_TYPE;
+const char* MU_SOCKET_TYPE_ToString(SOCKET_TYPE value);
+
+#define ADDRESS_TYPE_VALUES \
+    ADDRESS_INET,   /* 1 */ \
+    ADDRESS_INET_6, /* 2 */ \
+    ADDRESS_NETBIOS /* 3: never produced */
+typedef enum ADDRESS_TYPE_TAG { ADDRESS_TYPE_INVALID = 0, ADDRESS_TYPE_VALUES } ADDRESS_TYPE;
+const char* MU_ADDRESS_TYPE_ToString(ADDRESS_TYPE value);
 
 /* Same layout as Winsock's WSABUF. */
 typedef struct SOCKET_BUFFER_TAG

@@ -58,11 +58,27 @@ static uint16_t (*const p_socket_transport_get_local_port)(SOCKET_TRANSPORT_HAND
 static ASYNC_SOCKET_HANDLE (*const p_async_socket_create)(EXECUTION_ENGINE_HANDLE) = async_socket_create;
 static ASYNC_SOCKET_HANDLE (*const p_async_socket_create_with_transport)(EXECUTION_ENGINE_HANDLE, ON_ASYNC_SOCKET_SEND, void*, ON_ASYNC_SOCKET_RECV, void*) = async_socket_create_with_transport;
 static void (*const p_async_socket_destroy)(ASYNC_SOCKET_HANDLE) = async_socket_destroy;
+/* The name alone (no call) is the seed's form, also where async_socket_open_async is the
+   dispatching macro. */
 static int (*const p_async_socket_open_async)(ASYNC_SOCKET_HANDLE, SOCKET_TRANSPORT_HANDLE, ON_ASYNC_SOCKET_OPEN_COMPLETE, void*) = async_socket_open_async;
+static int (*const p_async_socket_open_async_with_socket_handle)(ASYNC_SOCKET_HANDLE, SOCKET_HANDLE, ON_ASYNC_SOCKET_OPEN_COMPLETE, void*) = async_socket_open_async_with_socket_handle;
 static void (*const p_async_socket_close)(ASYNC_SOCKET_HANDLE) = async_socket_close;
 static ASYNC_SOCKET_SEND_SYNC_RESULT (*const p_async_socket_send_async)(ASYNC_SOCKET_HANDLE, const ASYNC_SOCKET_BUFFER*, uint32_t, ON_ASYNC_SOCKET_SEND_COMPLETE, void*) = async_socket_send_async;
 static int (*const p_async_socket_receive_async)(ASYNC_SOCKET_HANDLE, ASYNC_SOCKET_BUFFER*, uint32_t, ON_ASYNC_SOCKET_RECEIVE_COMPLETE, void*) = async_socket_receive_async;
 static int (*const p_async_socket_notify_io_async)(ASYNC_SOCKET_HANDLE, ASYNC_SOCKET_NOTIFY_IO_TYPE, ON_ASYNC_SOCKET_NOTIFY_IO_COMPLETE, void*) = async_socket_notify_io_async;
+
+/* The names of the enum values, as macro_utils' MU_DEFINE_ENUM declares them. */
+static const char* (*const p_MU_SOCKET_SEND_RESULT_ToString)(SOCKET_SEND_RESULT) = MU_SOCKET_SEND_RESULT_ToString;
+static const char* (*const p_MU_SOCKET_RECEIVE_RESULT_ToString)(SOCKET_RECEIVE_RESULT) = MU_SOCKET_RECEIVE_RESULT_ToString;
+static const char* (*const p_MU_SOCKET_ACCEPT_RESULT_ToString)(SOCKET_ACCEPT_RESULT) = MU_SOCKET_ACCEPT_RESULT_ToString;
+static const char* (*const p_MU_SOCKET_TYPE_ToString)(SOCKET_TYPE) = MU_SOCKET_TYPE_ToString;
+static const char* (*const p_MU_ADDRESS_TYPE_ToString)(ADDRESS_TYPE) = MU_ADDRESS_TYPE_ToString;
+static const char* (*const p_MU_ASYNC_SOCKET_OPEN_RESULT_ToString)(ASYNC_SOCKET_OPEN_RESULT) = MU_ASYNC_SOCKET_OPEN_RESULT_ToString;
+static const char* (*const p_MU_ASYNC_SOCKET_SEND_SYNC_RESULT_ToString)(ASYNC_SOCKET_SEND_SYNC_RESULT) = MU_ASYNC_SOCKET_SEND_SYNC_RESULT_ToString;
+static const char* (*const p_MU_ASYNC_SOCKET_SEND_RESULT_ToString)(ASYNC_SOCKET_SEND_RESULT) = MU_ASYNC_SOCKET_SEND_RESULT_ToString;
+static const char* (*const p_MU_ASYNC_SOCKET_RECEIVE_RESULT_ToString)(ASYNC_SOCKET_RECEIVE_RESULT) = MU_ASYNC_SOCKET_RECEIVE_RESULT_ToString;
+static const char* (*const p_MU_ASYNC_SOCKET_NOTIFY_IO_TYPE_ToString)(ASYNC_SOCKET_NOTIFY_IO_TYPE) = MU_ASYNC_SOCKET_NOTIFY_IO_TYPE_ToString;
+static const char* (*const p_MU_ASYNC_SOCKET_NOTIFY_IO_RESULT_ToString)(ASYNC_SOCKET_NOTIFY_IO_RESULT) = MU_ASYNC_SOCKET_NOTIFY_IO_RESULT_ToString;
 
 /* Callback types, exactly as c-pal declares them. */
 static void (*p_on_open)(void*, ASYNC_SOCKET_OPEN_RESULT);
@@ -120,6 +136,13 @@ int main(void)
         (const void*)&p_async_socket_destroy, (const void*)&p_async_socket_open_async,
         (const void*)&p_async_socket_close, (const void*)&p_async_socket_send_async,
         (const void*)&p_async_socket_receive_async, (const void*)&p_async_socket_notify_io_async,
+        (const void*)&p_async_socket_open_async_with_socket_handle,
+        (const void*)&p_MU_SOCKET_SEND_RESULT_ToString, (const void*)&p_MU_SOCKET_RECEIVE_RESULT_ToString,
+        (const void*)&p_MU_SOCKET_ACCEPT_RESULT_ToString, (const void*)&p_MU_SOCKET_TYPE_ToString,
+        (const void*)&p_MU_ADDRESS_TYPE_ToString, (const void*)&p_MU_ASYNC_SOCKET_OPEN_RESULT_ToString,
+        (const void*)&p_MU_ASYNC_SOCKET_SEND_SYNC_RESULT_ToString, (const void*)&p_MU_ASYNC_SOCKET_SEND_RESULT_ToString,
+        (const void*)&p_MU_ASYNC_SOCKET_RECEIVE_RESULT_ToString, (const void*)&p_MU_ASYNC_SOCKET_NOTIFY_IO_TYPE_ToString,
+        (const void*)&p_MU_ASYNC_SOCKET_NOTIFY_IO_RESULT_ToString,
     };
     size_t n = sizeof(all) / sizeof(all[0]);
     for (size_t i = 0; i < n; i++)

@@ -1,5 +1,5 @@
 /* async_socket.h through the C ABI: the scenarios of c-pal's async_socket_linux_int
-   (cpal-notes 6.2) on loopback with kernel-chosen ports, close with pending operations, close
+   integration test on loopback with kernel-chosen ports, close with pending operations, close
    from a completion, concurrent close, re-open, open failures and the ownership of the
    SOCKET_TRANSPORT_HANDLE, notify, completion threads, ordering under back-pressure. */
 
@@ -167,7 +167,7 @@ static void expect_receive_at_close(OP* op, const char* what)
     CHECK(atomic_load(&op->on_main_thread) == 0, "%s completed on the submitting thread", what);
 }
 
-/* ---- cpal-notes 6.2 ------------------------------------------------------------------------ */
+/* ---- c-pal's async_socket_linux_int scenarios ---------------------------------------------- */
 
 static void connect_no_send_succeeds(void)
 {
@@ -572,7 +572,7 @@ static void open_failures_leave_the_transport_to_the_caller(void)
     op_init(&o);
 
     CHECK(async_socket_open_async(NULL, t, on_open_complete, &o) != 0, "open(NULL socket)");
-    CHECK(async_socket_open_async(s, NULL, on_open_complete, &o) != 0, "open(NULL transport)");
+    CHECK(async_socket_open_async(s, (SOCKET_TRANSPORT_HANDLE)NULL, on_open_complete, &o) != 0, "open(NULL transport)");
     CHECK(async_socket_open_async(s, t, NULL, &o) != 0, "open(NULL callback)");
     SOCKET_TRANSPORT_HANDLE empty = socket_transport_create_client();
     CHECK(async_socket_open_async(s, empty, on_open_complete, &o) != 0, "open on a transport without socket");

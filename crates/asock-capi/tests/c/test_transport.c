@@ -1,6 +1,6 @@
 /* socket_transport.h through the C ABI: the scenarios of c-pal's socket_transport_int
-   (cpal-notes 6.3) on loopback with kernel-chosen ports, plus timeouts, wrong types, the
-   transport lifecycle and every NULL / invalid argument. */
+   integration test on loopback with kernel-chosen ports (c-pal used fixed ones), plus timeouts,
+   wrong types, the transport lifecycle and every NULL / invalid argument. */
 
 #ifndef _WIN32
 #include <sys/ioctl.h>

@@ -1,0 +1,181 @@
+//! `socket_handle.h`: the platform socket handle, and taking ownership of one.
+//!
+//! A `SOCKET_HANDLE` reaches the library in two places: `socket_transport_create_from_socket`
+//! and the socket-handle form of `async_socket_open_async` (c-pal's current signature). Both
+//! check it the same way (`adopt`): an open stream socket that is not listening. Until the
+//! library has taken it for good, a refused socket goes back to the caller open (`give_back`).
+
+#[cfg(unix)]
+use std::ffi::c_int;
+#[cfg(windows)]
+use std::ffi::{c_int, c_void};
+
+use asock::SocketTransport;
+
+/// `SOCKET_HANDLE`: a file descriptor.
+#[cfg(unix)]
+pub type SOCKET_HANDLE = c_int;
+/// `SOCKET_HANDLE`: a Winsock `SOCKET` carried as a pointer.
+#[cfg(windows)]
+pub type SOCKET_HANDLE = *mut c_void;
+
+/// `INVALID_SOCKET`.
+#[cfg(unix)]
+pub const INVALID_SOCKET: SOCKET_HANDLE = -1;
+/// `INVALID_SOCKET`: Winsock's `(SOCKET)(~0)`, as a pointer.
+#[cfg(windows)]
+pub const INVALID_SOCKET: SOCKET_HANDLE = std::ptr::without_provenance_mut(usize::MAX);
+
+/// A CLIENT transport owning `socket_handle`, or `None` (the handle untouched and still the
+/// caller's) for `INVALID_SOCKET`, a handle that is not an open socket, a datagram socket or a
+/// listening socket. The transport makes the socket non-blocking.
+///
+/// # Safety
+/// On `Some` the transport owns the socket and closes it when dropped: the caller hands its
+/// ownership over (or gets it back with [`give_back`]).
+#[cfg(unix)]
+pub(crate) unsafe fn adopt(socket_handle: SOCKET_HANDLE) -> Option<SocketTransport> {
+    if socket_handle < 0
+        || sockopt_int(socket_handle, libc::SO_TYPE) != Some(libc::SOCK_STREAM)
+        || sockopt_int(socket_handle, libc::SO_ACCEPTCONN) != Some(0)
+    {
+        return None;
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: the descriptor is an open stream socket (getsockopt succeeded on it) and the
+    // caller hands its ownership over (this function's contract).
+    let socket = unsafe { asock::socket2::Socket::from_raw_fd(socket_handle) };
+    Some(SocketTransport::from_socket(socket))
+}
+
+/// A CLIENT transport owning `socket_handle`, a Winsock stream socket that is not listening;
+/// `None` (the handle untouched) otherwise. See the Unix version.
+///
+/// # Safety
+/// As the Unix version.
+#[cfg(windows)]
+pub(crate) unsafe fn adopt(socket_handle: SOCKET_HANDLE) -> Option<SocketTransport> {
+    use windows_sys::Win32::Networking::WinSock::{SOCK_STREAM, SO_ACCEPTCONN, SO_TYPE};
+    if socket_handle == INVALID_SOCKET {
+        return None;
+    }
+    let raw = socket_handle as usize;
+    if sockopt_int(raw, SO_TYPE) != Some(SOCK_STREAM as c_int)
+        || sockopt_int(raw, SO_ACCEPTCONN) != Some(0)
+    {
+        return None;
+    }
+    use std::os::windows::io::FromRawSocket;
+    // SAFETY: the handle is an open stream socket (getsockopt succeeded on it) and the caller
+    // hands its ownership over (this function's contract).
+    let socket = unsafe { asock::socket2::Socket::from_raw_socket(raw as _) };
+    Some(SocketTransport::from_socket(socket))
+}
+
+/// Hands the socket of a transport made by [`adopt`] back to the caller, open: for a
+/// socket-handle open that failed after [`adopt`], when the socket must stay the caller's.
+///
+/// asock has no public way to take the socket out of a [`SocketTransport`] without closing
+/// it, so the transport is forgotten: its socket is not closed. A `SocketTransport` holds only
+/// its type and the socket (no heap memory), so forgetting it leaks nothing; the valgrind run of
+/// the C tests checks this on the failure paths (`test_cpal_style.c`).
+pub(crate) fn give_back(transport: SocketTransport) {
+    std::mem::forget(transport);
+}
+
+/// An `int` socket option at `SOL_SOCKET` level, `None` if `getsockopt(2)` fails (for instance
+/// because `fd` is not an open socket).
+#[cfg(unix)]
+fn sockopt_int(fd: c_int, name: c_int) -> Option<c_int> {
+    let mut value: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: plain system call on an integer descriptor with pointers to live locals of the
+    // sizes given; an invalid descriptor only makes it fail with EBADF / ENOTSOCK.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&mut value as *mut c_int).cast::<std::ffi::c_void>(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(value)
+}
+
+/// An `int` socket option at `SOL_SOCKET` level, `None` if `getsockopt` fails (for instance
+/// because `socket` is not an open socket, or Winsock was never started).
+#[cfg(windows)]
+fn sockopt_int(socket: usize, name: i32) -> Option<c_int> {
+    use windows_sys::Win32::Networking::WinSock::{getsockopt, SOL_SOCKET};
+    let mut value: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as c_int;
+    // SAFETY: plain system call on a handle value with pointers to live locals of the sizes
+    // given; a value that is not a socket only makes it fail with WSAENOTSOCK.
+    let rc = unsafe {
+        getsockopt(
+            socket,
+            SOL_SOCKET,
+            name,
+            (&mut value as *mut c_int).cast::<u8>(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(value)
+}
+
+/// The raw socket as a `SOCKET_HANDLE`.
+#[cfg(unix)]
+pub(crate) fn raw_to_handle(fd: std::os::fd::RawFd) -> SOCKET_HANDLE {
+    fd
+}
+
+/// The raw socket as a `SOCKET_HANDLE` (a pointer-sized value, no provenance).
+#[cfg(windows)]
+pub(crate) fn raw_to_handle(socket: std::os::windows::io::RawSocket) -> SOCKET_HANDLE {
+    std::ptr::without_provenance_mut(socket as usize)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::fd::IntoRawFd;
+
+    fn fd_is_open(fd: c_int) -> bool {
+        // SAFETY: F_GETFD on an integer descriptor only reads its flags (or fails with EBADF).
+        unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+    }
+
+    #[test]
+    fn adopt_refuses_what_is_not_a_stream_socket_and_leaves_it_open() {
+        // SAFETY: INVALID_SOCKET and a descriptor that is not a socket are refused untouched.
+        assert!(unsafe { adopt(INVALID_SOCKET) }.is_none());
+        let file = std::fs::File::open("/dev/null").unwrap().into_raw_fd();
+        // SAFETY: as above; the file is not a socket.
+        assert!(unsafe { adopt(file) }.is_none());
+        assert!(fd_is_open(file));
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .into_raw_fd();
+        // SAFETY: as above; a datagram socket is refused.
+        assert!(unsafe { adopt(udp) }.is_none());
+        assert!(fd_is_open(udp));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listening = listener.into_raw_fd();
+        // SAFETY: as above; a listening socket is refused.
+        assert!(unsafe { adopt(listening) }.is_none());
+        assert!(fd_is_open(listening));
+
+        let client = std::net::TcpStream::connect(addr).unwrap().into_raw_fd();
+        // SAFETY: a connected stream socket whose ownership this test hands over.
+        let transport = unsafe { adopt(client) }.expect("a connected socket is adopted");
+        assert_eq!(transport.underlying_socket(), Some(client));
+        give_back(transport);
+        assert!(fd_is_open(client), "give_back closed the socket");
+        for fd in [file, udp, listening, client] {
+            // SAFETY: descriptors this test opened and still owns.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
