@@ -74,13 +74,14 @@ pub(crate) unsafe fn adopt(socket_handle: SOCKET_HANDLE) -> Option<SocketTranspo
 
 /// Hands the socket of a transport made by [`adopt`] back to the caller, open: for a
 /// socket-handle open that failed after [`adopt`], when the socket must stay the caller's.
-///
-/// asock has no public way to take the socket out of a [`SocketTransport`] without closing
-/// it, so the transport is forgotten: its socket is not closed. A `SocketTransport` holds only
-/// its type and the socket (no heap memory), so forgetting it leaks nothing; the valgrind run of
-/// the C tests checks this on the failure paths (`test_cpal_style.c`).
+/// The socket leaves the transport without being closed, and its descriptor is released.
 pub(crate) fn give_back(transport: SocketTransport) {
-    std::mem::forget(transport);
+    if let Some(socket) = transport.into_socket() {
+        #[cfg(unix)]
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(socket);
+        #[cfg(windows)]
+        let _ = std::os::windows::io::IntoRawSocket::into_raw_socket(socket);
+    }
 }
 
 /// An `int` socket option at `SOL_SOCKET` level, `None` if `getsockopt(2)` fails (for instance

@@ -810,6 +810,13 @@ impl SocketTransport {
     pub(crate) fn take_socket(&mut self) -> Option<Socket> {
         self.socket.take()
     }
+
+    /// The transport's socket, open, for the caller to own (`None` when it holds none): the
+    /// way back from [`from_socket`](Self::from_socket), for instance with the transport an
+    /// open that failed handed back. Nothing is closed.
+    pub fn into_socket(mut self) -> Option<Socket> {
+        self.socket.take()
+    }
 }
 
 impl Drop for SocketTransport {

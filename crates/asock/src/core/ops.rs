@@ -42,6 +42,7 @@ pub(crate) struct Slots {
     count: usize,
     /// The first slot with bytes left to transfer (its `base` / `len` already advanced past
     /// what was transferred of it).
+    #[cfg_attr(windows, allow(dead_code))]
     first: usize,
     total: usize,
     done: usize,
@@ -89,6 +90,7 @@ impl Slots {
         }
     }
 
+    #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     fn all_mut(&mut self) -> &mut [Slot] {
         if self.heap.capacity() == 0 {
             &mut self.inline[..self.count]
@@ -108,12 +110,14 @@ impl Slots {
     }
 
     /// The slots still to transfer, the first one starting at its first untransferred byte.
+    #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     pub(crate) fn remaining(&self) -> &[Slot] {
         &self.all()[self.first..]
     }
 
     /// Accounts `n` more bytes as transferred. Costs one step per buffer finished, so a whole
     /// operation costs time linear in its number of buffers, however the bytes are split.
+    #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     pub(crate) fn advance(&mut self, mut n: usize) {
         n = n.min(self.total - self.done);
         self.done += n;
@@ -143,11 +147,13 @@ impl Slots {
     }
 
     /// Bytes transferred so far.
+    #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     pub(crate) fn done(&self) -> usize {
         self.done
     }
 
     /// Every byte has been transferred.
+    #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     pub(crate) fn is_finished(&self) -> bool {
         self.done >= self.total
     }
@@ -180,6 +186,7 @@ pub(crate) trait SendOp: Send {
     /// The buffers, captured at submission, with the cursor of what was written.
     fn slots(&self) -> &Slots;
     /// See [`SendOp::slots`].
+    #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     fn slots_mut(&mut self) -> &mut Slots;
     /// The number of buffers.
     #[cfg_attr(not(windows), allow(dead_code))]
