@@ -193,6 +193,26 @@ impl AsyncSocket {
         opened
     }
 
+    /// Opens the async socket on a *listening* transport, for readiness notifications
+    /// ([`notify_io`](Self::notify_io) `In`: a connection waits) around non-blocking accepts:
+    /// the futures layer's listener. Linux only (Windows has no readiness notification).
+    #[cfg(not(windows))]
+    #[allow(dead_code)] // used by the futures layer
+    pub(crate) fn open_listening(&self, transport: SocketTransport) -> Result<(), OpenError> {
+        self.io.open(transport)
+    }
+
+    /// The error of the last send or receive that failed on this socket, if any: how a byte
+    /// stream tells a reset (`ConnectionReset`) from the end of the stream (an abandoned receive
+    /// with no failure). `None` on Windows.
+    #[allow(dead_code)] // used by the futures layer
+    pub(crate) fn failure(&self) -> Option<io::ErrorKind> {
+        #[cfg(not(windows))]
+        return self.io.failure();
+        #[cfg(windows)]
+        return None;
+    }
+
     /// c-pal's `open_async`: like [`open`](Self::open), then, on success only, calls
     /// `on_open_complete(OpenResult::Ok)` on the calling thread before returning.
     pub fn open_async(

@@ -21,8 +21,16 @@ pub(crate) struct Slot {
     pub(crate) len: usize,
 }
 
-/// Slots kept in the operation itself, for the common case of a few buffers.
-const INLINE: usize = 4;
+/// Slots kept in the operation itself, for the common case of one or two buffers.
+const INLINE: usize = 2;
+
+/// Where the slots are: in the operation itself, or (more than [`INLINE`] buffers) in an
+/// allocation of their own.
+enum Store {
+    Inline([Slot; INLINE], u8),
+    /// Filled once at capture and never grown (its buffer does not move).
+    Heap(Vec<Slot>),
+}
 
 /// The buffers of one operation as the OS sees them, captured **once**, when the operation is
 /// submitted, with a cursor over the bytes already transferred.
@@ -34,18 +42,17 @@ const INLINE: usize = 4;
 ///
 /// The slots point into the operation's own buffers, which the operation owns (and which do not
 /// move: they sit in the heap allocation of the boxed operation or behind their own pointer)
-/// until it completes; the slots live in the same box, so their address is stable too (an
-/// io_uring SQE may point at them).
+/// until it completes; the slots live in the same box or in their own allocation, so their
+/// address is stable too (an io_uring SQE may point at them).
 pub(crate) struct Slots {
-    inline: [Slot; INLINE],
-    heap: Vec<Slot>,
-    count: usize,
+    store: Store,
     /// The first slot with bytes left to transfer (its `base` / `len` already advanced past
     /// what was transferred of it).
     #[cfg_attr(windows, allow(dead_code))]
-    first: usize,
-    total: usize,
-    done: usize,
+    first: u32,
+    /// Total bytes (at most `u32::MAX`: the argument check makes sure).
+    total: u32,
+    done: u32,
 }
 
 // SAFETY: the raw pointers describe memory owned by the same operation (its buffers, which are
@@ -53,19 +60,19 @@ pub(crate) struct Slots {
 unsafe impl Send for Slots {}
 
 impl Slots {
-    fn new(count: usize) -> Self {
+    /// No slots yet, with room for `count`.
+    fn with_room(count: usize) -> Self {
         let empty = Slot {
             base: std::ptr::null_mut(),
             len: 0,
         };
+        let store = if count <= INLINE {
+            Store::Inline([empty; INLINE], 0)
+        } else {
+            Store::Heap(Vec::with_capacity(count))
+        };
         Slots {
-            inline: [empty; INLINE],
-            heap: if count > INLINE {
-                Vec::with_capacity(count)
-            } else {
-                Vec::new()
-            },
-            count: 0,
+            store,
             first: 0,
             total: 0,
             done: 0,
@@ -73,35 +80,33 @@ impl Slots {
     }
 
     fn push(&mut self, slot: Slot) {
-        if self.heap.capacity() == 0 {
-            self.inline[self.count] = slot;
-        } else {
-            self.heap.push(slot);
+        match &mut self.store {
+            Store::Inline(s, n) => {
+                s[usize::from(*n)] = slot;
+                *n += 1;
+            }
+            Store::Heap(v) => v.push(slot),
         }
-        self.count += 1;
-        self.total += slot.len;
     }
 
     fn all(&self) -> &[Slot] {
-        if self.heap.capacity() == 0 {
-            &self.inline[..self.count]
-        } else {
-            &self.heap
+        match &self.store {
+            Store::Inline(s, n) => &s[..usize::from(*n)],
+            Store::Heap(s) => s,
         }
     }
 
     #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     fn all_mut(&mut self) -> &mut [Slot] {
-        if self.heap.capacity() == 0 {
-            &mut self.inline[..self.count]
-        } else {
-            &mut self.heap
+        match &mut self.store {
+            Store::Inline(s, n) => &mut s[..usize::from(*n)],
+            Store::Heap(s) => s,
         }
     }
 
     /// The number of buffers.
     pub(crate) fn count(&self) -> usize {
-        self.count
+        self.all().len()
     }
 
     /// Buffer `i` (its untransferred part, for a send under way).
@@ -112,16 +117,17 @@ impl Slots {
     /// The slots still to transfer, the first one starting at its first untransferred byte.
     #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     pub(crate) fn remaining(&self) -> &[Slot] {
-        &self.all()[self.first..]
+        &self.all()[self.first as usize..]
     }
 
     /// Accounts `n` more bytes as transferred. Costs one step per buffer finished, so a whole
     /// operation costs time linear in its number of buffers, however the bytes are split.
     #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
-    pub(crate) fn advance(&mut self, mut n: usize) {
-        n = n.min(self.total - self.done);
-        self.done += n;
-        let first = self.first;
+    pub(crate) fn advance(&mut self, n: usize) {
+        let mut n = n.min((self.total - self.done) as usize);
+        // `n` is at most what is left of a `u32` total.
+        self.done += n as u32;
+        let first = self.first as usize;
         let slots = self.all_mut();
         let mut i = first;
         while n > 0 && i < slots.len() {
@@ -138,18 +144,19 @@ impl Slots {
         while i < slots.len() && slots[i].len == 0 {
             i += 1;
         }
-        self.first = i;
+        // At most the number of buffers, which the `u32` total bounds.
+        self.first = i as u32;
     }
 
     /// Total bytes of all buffers.
     pub(crate) fn total(&self) -> usize {
-        self.total
+        self.total as usize
     }
 
     /// Bytes transferred so far.
     #[cfg_attr(windows, allow(dead_code))] // the cursor serves the Linux drivers
     pub(crate) fn done(&self) -> usize {
-        self.done
+        self.done as usize
     }
 
     /// Every byte has been transferred.
@@ -165,7 +172,7 @@ fn capture<B>(
     bufs: &mut [B],
     mut bytes: impl FnMut(&mut B) -> Slot,
 ) -> Result<Slots, &'static str> {
-    let mut slots = Slots::new(bufs.len());
+    let mut slots = Slots::with_room(bufs.len());
     let captured = catch_unwind(AssertUnwindSafe(|| {
         for b in bufs.iter_mut() {
             slots.push(bytes(b));
@@ -174,7 +181,7 @@ fn capture<B>(
     if captured.is_err() {
         return Err("a buffer panicked when asked for its bytes");
     }
-    validate::buffers(
+    slots.total = validate::buffers(
         slots.count(),
         slots.all().iter().map(|s| (!s.base.is_null(), s.len)),
     )?;

@@ -21,7 +21,7 @@ use super::driver::{Driver, Here};
 use super::loom::kernel as os;
 #[cfg(not(loom))]
 use super::os;
-use super::socket::{recv_failure, send_failure, Core};
+use super::socket::Core;
 use crate::result::{ReceiveResult, SendResult};
 use crate::Transport;
 
@@ -218,7 +218,8 @@ impl Epoll {
                         core.refused = Some(e);
                         return;
                     }
-                    send_failure(&e)
+                    core.fail_send(&e);
+                    continue;
                 }
                 Step::Eof => SendResult::Error,
             };
@@ -267,7 +268,10 @@ impl Epoll {
                 }
                 Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Step::Eof => (ReceiveResult::Abandoned, 0),
-                Step::Failed(e) => (recv_failure(&e), 0),
+                Step::Failed(e) => {
+                    core.fail_recv(&e);
+                    continue;
+                }
             };
             core.finish_recv(result, bytes);
         }

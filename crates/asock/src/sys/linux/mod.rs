@@ -101,6 +101,15 @@ impl Engine {
             Engine::Uring(e) => e.execute(job),
         }
     }
+
+    /// Runs `job` once on one of the engine's workers after `delay` (no cancelling).
+    #[allow(dead_code)] // used by the futures layer
+    pub(crate) fn after(&self, delay: std::time::Duration, job: Box<dyn FnOnce() + Send>) {
+        match self {
+            Engine::Epoll(e) => e.after(delay, job),
+            Engine::Uring(e) => e.after(delay, job),
+        }
+    }
 }
 
 /// Whether `Auto` picks io_uring when the kernel offers it. Not yet: the whole suite passes on
@@ -144,6 +153,11 @@ impl SocketIo {
 
     pub(crate) fn worker(&self) -> Option<usize> {
         forward!(self, io => io.worker())
+    }
+
+    #[allow(dead_code)] // used by the futures layer
+    pub(crate) fn failure(&self) -> Option<std::io::ErrorKind> {
+        forward!(self, io => io.failure())
     }
 
     pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {

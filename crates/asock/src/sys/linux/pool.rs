@@ -35,9 +35,9 @@
 //! worker exits when its current callback returns (a thread cannot join itself).
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
@@ -117,6 +117,35 @@ pub(crate) struct Shard<D: Driver> {
     registry: Mutex<Slab<Arc<Socket<D>>>>,
     /// Sockets bound to this shard.
     bound: AtomicUsize,
+    /// Jobs to run at a deadline ([`Pool::after`]), earliest first.
+    timers: Mutex<BinaryHeap<Reverse<Timer>>>,
+    /// The earliest deadline in `timers` (nanoseconds since the pool's epoch), `u64::MAX` for
+    /// none: what the worker's wait is bounded by.
+    next_timer: AtomicU64,
+}
+
+/// A job waiting for its deadline.
+struct Timer {
+    at: u64,
+    seq: u64,
+    job: Box<dyn FnOnce() + Send>,
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Timer {}
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
 }
 
 impl<D: Driver> Shard<D> {
@@ -135,10 +164,15 @@ pub(crate) struct Pool<D: Driver> {
     shards: Box<[Shard<D>]>,
     shutdown: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// The shard of each open loopback end, by `(local, peer)`.
-    pairs: Mutex<HashMap<(SocketAddr, SocketAddr), usize>>,
+    /// The shard of each open loopback end, by `(local port, peer port)`. Ports alone can
+    /// collide across loopback addresses; that only costs a pair its shared shard.
+    pairs: Mutex<HashMap<(u16, u16), usize>>,
     /// Where the search for the least loaded shard starts (ties go round).
     next: AtomicUsize,
+    /// What timer deadlines count from.
+    epoch: Instant,
+    /// Orders timers of one deadline.
+    timer_seq: AtomicU64,
 }
 
 impl<D: Driver> Pool<D> {
@@ -160,6 +194,8 @@ impl<D: Driver> Pool<D> {
                 rescuer: AtomicU64::new(0),
                 registry: Mutex::new(Slab::default()),
                 bound: AtomicUsize::new(0),
+                timers: Mutex::new(BinaryHeap::new()),
+                next_timer: AtomicU64::new(u64::MAX),
             });
         }
         let pool = Arc::new(Pool {
@@ -168,6 +204,8 @@ impl<D: Driver> Pool<D> {
             threads: Mutex::new(Vec::new()),
             pairs: Mutex::new(HashMap::new()),
             next: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            timer_seq: AtomicU64::new(0),
         });
         for i in 0..n {
             let p = Arc::clone(&pool);
@@ -217,11 +255,7 @@ impl<D: Driver> Pool<D> {
     }
 
     /// Binds an opening socket to a shard and registers it there: `(shard, token)`.
-    pub(crate) fn bind(
-        &self,
-        socket: Arc<Socket<D>>,
-        pair: Option<(SocketAddr, SocketAddr)>,
-    ) -> (usize, u64) {
+    pub(crate) fn bind(&self, socket: Arc<Socket<D>>, pair: Option<(u16, u16)>) -> (usize, u64) {
         let shard = match pair {
             Some((local, peer)) => {
                 let mut pairs = lock(&self.pairs);
@@ -241,7 +275,7 @@ impl<D: Driver> Pool<D> {
     }
 
     /// Undoes [`Pool::bind`] (the socket closed, or its open failed).
-    pub(crate) fn unbind(&self, shard: usize, token: u64, pair: Option<(SocketAddr, SocketAddr)>) {
+    pub(crate) fn unbind(&self, shard: usize, token: u64, pair: Option<(u16, u16)>) {
         let s = &self.shards[shard];
         let removed = lock(&s.registry).remove(token);
         if removed.is_some() {
@@ -292,6 +326,60 @@ impl<D: Driver> Pool<D> {
             _ => self.next.fetch_add(1, Relaxed) % self.shards.len(),
         };
         self.push(shard, Task::Job(job));
+    }
+
+    /// Runs `job` once on a worker, `delay` from now (or a little later: at the next turn of
+    /// that worker after the deadline). There is no cancelling: a job that may be obsolete by
+    /// then checks for itself (and should hold weak references).
+    pub(crate) fn after(&self, delay: Duration, job: Box<dyn FnOnce() + Send>) {
+        let shard = match current() {
+            Some(c) if c.pool == self.addr() => c.shard,
+            _ => self.next.fetch_add(1, Relaxed) % self.shards.len(),
+        };
+        let s = &self.shards[shard];
+        let at = self
+            .now_ns()
+            .saturating_add(delay.as_nanos().min(u64::MAX as u128) as u64);
+        let seq = self.timer_seq.fetch_add(1, Relaxed);
+        let earlier = {
+            let mut timers = lock(&s.timers);
+            timers.push(Reverse(Timer { at, seq, job }));
+            let earliest = timers.peek().map_or(u64::MAX, |t| t.0.at);
+            s.next_timer.swap(earliest, SeqCst) > earliest
+        };
+        if earlier {
+            // The worker may be waiting for a later deadline: let it look again.
+            s.wake_if_sleeping();
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos().min(u64::MAX as u128) as u64
+    }
+
+    /// Runs the timers of `shard` that are due.
+    fn run_timers(&self, shard: usize) {
+        let s = &self.shards[shard];
+        if s.next_timer.load(SeqCst) == u64::MAX {
+            return;
+        }
+        loop {
+            let now = self.now_ns();
+            let due = {
+                let mut timers = lock(&s.timers);
+                let due = match timers.peek() {
+                    Some(t) if t.0.at <= now => timers.pop().map(|t| t.0),
+                    _ => None,
+                };
+                let earliest = timers.peek().map_or(u64::MAX, |t| t.0.at);
+                s.next_timer.store(earliest, SeqCst);
+                due
+            };
+            match due {
+                Some(t) => self.run_task(Task::Job(t.job)),
+                None => return,
+            }
+        }
     }
 
     /// Runs user code, publishing that this worker is inside it (see the module docs).
@@ -416,14 +504,21 @@ impl<D: Driver> Pool<D> {
         let s = &self.shards[shard];
         self.run_queue(shard);
         s.driver.end_turn();
+        self.run_timers(shard);
         let mut timeout = timeout;
         if sleep {
             s.sleeping.store(true, Relaxed);
-            // Pairs with the fence of `wake_if_sleeping` (see the module docs).
+            // Pairs with the fence of `wake_if_sleeping` (see the module docs): a task queued,
+            // or a timer set, after this look wakes the wait.
             fence(SeqCst);
             if s.queued.load(Relaxed) > 0 || self.shutdown.load(Relaxed) {
                 timeout = Some(Duration::ZERO);
             }
+        }
+        let next_timer = s.next_timer.load(SeqCst);
+        if next_timer != u64::MAX {
+            let next = Duration::from_nanos(next_timer.saturating_sub(self.now_ns()));
+            timeout = Some(timeout.map_or(next, |t| t.min(next)));
         }
         s.driver
             .wait(&mut work.scratch, timeout, sleep, &mut work.events);
@@ -457,7 +552,8 @@ impl<D: Driver> Pool<D> {
         // Queued tasks hold their sockets, which hold this pool: drop them (and the registry's
         // references) so the pool and its descriptors can be freed once every worker is gone.
         let leftover = std::mem::take(&mut *lock(&shard.queue));
-        drop((leftover, work));
+        let timers = std::mem::take(&mut *lock(&shard.timers));
+        drop((leftover, timers, work));
         let sockets = std::mem::take(&mut *lock(&shard.registry));
         drop(sockets);
     }
@@ -545,5 +641,46 @@ impl Watch {
             self.seen[k] = now;
         }
         stuck
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use super::super::epoll::Epoll;
+    use super::Pool;
+
+    /// Timers run once each, in deadline order, not before their deadline, on a worker, also
+    /// when an earlier one is set while the worker waits for a later one.
+    #[test]
+    fn timers_fire_once_in_deadline_order_after_their_delay() {
+        let pool = Pool::start(2, |_| Epoll::new()).expect("pool");
+        let (tx, rx) = mpsc::channel();
+        let start = Instant::now();
+        for (label, ms) in [("late", 60u64), ("early", 20), ("middle", 40)] {
+            let (tx, p) = (tx.clone(), std::sync::Arc::clone(&pool));
+            pool.after(
+                Duration::from_millis(ms),
+                Box::new(move || {
+                    let _ = tx.send((label, start.elapsed(), p.is_current_worker()));
+                }),
+            );
+        }
+        drop(tx);
+        let got: Vec<_> = rx.iter().collect();
+        let labels: Vec<_> = got.iter().map(|g| g.0).collect();
+        assert_eq!(labels, ["early", "middle", "late"]);
+        for (label, at, on_worker) in &got {
+            let want = match *label {
+                "early" => 20,
+                "middle" => 40,
+                _ => 60,
+            };
+            assert!(*at >= Duration::from_millis(want), "{label} at {at:?}");
+            assert!(*on_worker, "{label} ran off the engine's workers");
+        }
+        pool.shutdown();
     }
 }

@@ -28,7 +28,6 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -70,14 +69,17 @@ pub(crate) struct Core<D: Driver> {
     /// A custom transport panicked: the stream is in an unknown state, so the socket fails
     /// everything as a reset would, until it is closed.
     pub(crate) broken: bool,
+    /// The error of the last send or receive that failed (a reset, a broken pipe...), so that
+    /// a byte stream can tell a reset from the end of the stream.
+    pub(crate) failure: Option<io::ErrorKind>,
     /// Set by the driver when the first attempt of the head send failed before any byte left
     /// (the send stays at the head): a submission reports that synchronously, anything else
     /// completes the send with the error.
     pub(crate) refused: Option<io::Error>,
     /// The driver's per-socket state.
     pub(crate) io: D::Io,
-    /// `(local, peer)` when this is one end of a loopback connection the pool knows of.
-    pair: Option<(SocketAddr, SocketAddr)>,
+    /// `(local port, peer port)` when this is one end of a loopback connection.
+    pair: Option<(u16, u16)>,
 }
 
 impl<D: Driver> Core<D> {
@@ -93,6 +95,18 @@ impl<D: Driver> Core<D> {
         if let Some(op) = self.recvs.pop_front() {
             self.d.done.push_back(Completion::Recv(op, result, bytes));
         }
+    }
+
+    /// Completes the head send as failed with `e` (ABANDONED for a reset, ERROR otherwise).
+    pub(crate) fn fail_send(&mut self, e: &io::Error) {
+        self.failure = Some(e.kind());
+        self.finish_send(send_failure(e));
+    }
+
+    /// Completes the head receive as failed with `e` (ABANDONED for a reset, ERROR otherwise).
+    pub(crate) fn fail_recv(&mut self, e: &io::Error) {
+        self.failure = Some(e.kind());
+        self.finish_recv(recv_failure(e), 0);
     }
 
     /// Completes the notifications whose condition holds (`is_err` completes all as ERROR).
@@ -158,8 +172,10 @@ impl<D: Driver> Core<D> {
                     }
                     Step::Failed(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Step::Eof => (ReceiveResult::Abandoned, 0),
-                    Step::Failed(e) if custom::is_reset(&e) => (ReceiveResult::Abandoned, 0),
-                    Step::Failed(_) => (ReceiveResult::Error, 0),
+                    Step::Failed(e) => {
+                        self.fail_recv(&e);
+                        continue;
+                    }
                     Step::Panicked => {
                         self.finish_recv(ReceiveResult::Error, 0);
                         return self.break_socket();
@@ -187,7 +203,10 @@ impl<D: Driver> Core<D> {
                     self.refused = Some(e);
                     return;
                 }
-                Step::Failed(e) => send_failure(&e),
+                Step::Failed(e) => {
+                    self.fail_send(&e);
+                    continue;
+                }
                 Step::Eof => SendResult::Error,
                 Step::Panicked => {
                     self.finish_send(SendResult::Error);
@@ -272,7 +291,7 @@ impl<D: Driver> Socket<D> {
     fn progress(&self, g: &mut Core<D>, here: Here) {
         self.driver_progress(g, here);
         if let Some(e) = g.refused.take() {
-            g.finish_send(send_failure(&e));
+            g.fail_send(&e);
         }
     }
 
@@ -386,6 +405,7 @@ impl<D: Driver> Socket<D> {
         g.readable = false;
         g.writable = false;
         g.broken = false;
+        g.failure = None;
         g.d.closed();
         self.wake_waiters(g);
     }
@@ -473,6 +493,7 @@ impl<D: Driver> SocketIo<D> {
                     readable: false,
                     writable: false,
                     broken: false,
+                    failure: None,
                     refused: None,
                     io: D::io(),
                     pair: None,
@@ -494,6 +515,14 @@ impl<D: Driver> SocketIo<D> {
     /// Bytes of accepted sends whose completion has not run yet.
     pub(crate) fn pending_send_bytes(&self) -> usize {
         self.socket.pending_send_bytes.load(Relaxed)
+    }
+
+    /// The error of the last send or receive that failed, if any (see [`Core::failure`]).
+    pub(crate) fn failure(&self) -> Option<io::ErrorKind> {
+        if self.socket.reentered() {
+            return None;
+        }
+        self.socket.lock().failure
     }
 
     /// The worker the socket is bound to while it is open.
@@ -520,7 +549,9 @@ impl<D: Driver> SocketIo<D> {
         }
         g.d.state = SocketState::Opening;
         let pair = match (transport.local_addr(), transport.peer_addr()) {
-            (Some(local), Some(peer)) if peer.ip().is_loopback() => Some((local, peer)),
+            (Some(local), Some(peer)) if peer.ip().is_loopback() => {
+                Some((local.port(), peer.port()))
+            }
             _ => None,
         };
         let opened = os::set_nonblocking(fd).and_then(|()| {
@@ -600,7 +631,7 @@ impl<D: Driver> SocketIo<D> {
                 sh.kick(g, here);
                 return Err((kind, op));
             }
-            g.finish_send(send_failure(&e));
+            g.fail_send(&e);
         }
         sh.kick(g, here);
         Ok(())

@@ -31,7 +31,7 @@ use io_uring::{cqueue, opcode, types};
 
 use super::super::driver::Here;
 use super::super::os;
-use super::super::socket::{recv_failure, send_failure, Core};
+use super::super::socket::Core;
 use super::{user_data, Event, Kind, Parked, Uring};
 use crate::core::ops::Slot;
 use crate::result::{ReceiveResult, SendResult};
@@ -40,7 +40,8 @@ use crate::Transport;
 /// Most iovecs in one `SendMsg` / `RecvMsg` (`UIO_MAXIOV`).
 const IOV_MAX: usize = 1024;
 
-/// The header of an in-flight `SendMsg` / `RecvMsg`.
+/// The header of an in-flight `SendMsg` / `RecvMsg` (boxed: it must not move while in flight,
+/// and the socket's state has it only once an operation of several buffers needs it).
 struct Hdr(libc::msghdr);
 
 // SAFETY: the header's raw pointers point at the head operation's slots, owned by the same
@@ -81,8 +82,9 @@ pub(crate) struct UringIo {
     recv: Flight,
     poll_in: Flight,
     poll_out: Flight,
-    send_hdr: Hdr,
-    recv_hdr: Hdr,
+    /// Headers for sends and receives of several buffers, made on first use and kept.
+    send_hdr: Option<Box<Hdr>>,
+    recv_hdr: Option<Box<Hdr>>,
     /// Tries that found nothing since data last came.
     misses: u8,
     /// The next receive goes armed (waits in the kernel).
@@ -156,7 +158,7 @@ fn account(core: &mut Core<Uring>) {
             core.io.misses = core.io.misses.saturating_add(1);
             core.io.armed |= core.io.misses >= 2;
         } else if res != -libc::EINTR && res != -libc::ECANCELED {
-            core.finish_recv(recv_failure(&io::Error::from_raw_os_error(-res)), 0);
+            core.fail_recv(&io::Error::from_raw_os_error(-res));
         }
     }
     if let Some((res, _)) = core.io.send.res.take() {
@@ -172,7 +174,7 @@ fn account(core: &mut Core<Uring>) {
         } else if res == 0 {
             core.finish_send(SendResult::Error);
         } else if res != -libc::EAGAIN && res != -libc::EINTR && res != -libc::ECANCELED {
-            core.finish_send(send_failure(&io::Error::from_raw_os_error(-res)));
+            core.fail_send(&io::Error::from_raw_os_error(-res));
         }
     }
 }
@@ -252,7 +254,7 @@ fn start_recv(uring: &Uring, core: &mut Core<Uring>) {
             fd: *fd,
             ptr: std::ptr::null_mut(),
             len: 0,
-            hdr: io.recv_hdr.point_at(slots),
+            hdr: io.recv_hdr.get_or_insert_with(Box::default).point_at(slots),
         }
     };
     io.recv.busy = true;
@@ -288,7 +290,7 @@ fn start_send(uring: &Uring, core: &mut Core<Uring>) {
             .flags(libc::MSG_NOSIGNAL)
             .build()
     } else {
-        let hdr = io.send_hdr.point_at(slots);
+        let hdr = io.send_hdr.get_or_insert_with(Box::default).point_at(slots);
         opcode::SendMsg::new(types::Fd(*fd), hdr)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build()
