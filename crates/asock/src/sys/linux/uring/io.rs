@@ -39,6 +39,10 @@ use crate::Transport;
 
 /// Most iovecs in one `SendMsg` / `RecvMsg` (`UIO_MAXIOV`).
 const IOV_MAX: usize = 1024;
+/// Sends never raise SIGPIPE, and wait for all their bytes: the kernel retries a short write on
+/// a stream socket itself instead of completing it (a large send then costs one CQE, not one
+/// per socket buffer's worth; a failure or a cancellation still reports what was written).
+const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL | libc::MSG_WAITALL;
 
 /// The header of an in-flight `SendMsg` / `RecvMsg` (boxed: it must not move while in flight,
 /// and the socket's state has it only once an operation of several buffers needs it).
@@ -287,12 +291,12 @@ fn start_send(uring: &Uring, core: &mut Core<Uring>) {
     let slots = head.slots().remaining();
     let entry = if let [one] = slots {
         opcode::Send::new(types::Fd(*fd), one.base.cast_const(), one.len as u32)
-            .flags(libc::MSG_NOSIGNAL)
+            .flags(SEND_FLAGS)
             .build()
     } else {
         let hdr = io.send_hdr.get_or_insert_with(Box::default).point_at(slots);
         opcode::SendMsg::new(types::Fd(*fd), hdr)
-            .flags(libc::MSG_NOSIGNAL as u32)
+            .flags(SEND_FLAGS as u32)
             .build()
     }
     .user_data(user_data(*token, Kind::Send));

@@ -44,6 +44,8 @@ const ENTRIES: u32 = 1024;
 const CQ_ENTRIES: u32 = 8192;
 /// `user_data` of the multishot poll on the wake-up eventfd.
 const WAKE: u64 = u64::MAX;
+/// Parked receives a ring keeps room for between turns.
+const PARKED_KEEP: usize = 256;
 
 /// What a CQE completes: the low three bits of its `user_data`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,6 +343,9 @@ impl super::driver::Driver for Uring {
         ring.progressed = progressed || woke;
         let Ring { parked, later, .. } = &mut *ring;
         parked.append(later);
+        if later.capacity() > PARKED_KEEP {
+            *later = Vec::new();
+        }
         if woke {
             self.signalled.store(false, SeqCst);
             os::eventfd_drain(&self.wakefd);
@@ -370,9 +375,12 @@ impl super::driver::Driver for Uring {
             // `Parked`); the socket it belongs to is closed only after that CQE.
             unsafe { ring.push(&p.entry(armed)) };
         }
-        // Keep the list's room for the next turn.
-        ring.parked = parked;
-        ring.parked.clear();
+        // Keep the list's room for the next turn, unless a burst (many idle sockets parking
+        // their first receive at once) made it large.
+        if parked.capacity() <= PARKED_KEEP {
+            ring.parked = parked;
+            ring.parked.clear();
+        }
     }
 
     fn open(&self, core: &mut super::socket::Core<Uring>, custom: bool) -> stdio::Result<()> {
