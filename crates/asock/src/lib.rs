@@ -21,8 +21,25 @@
 //!   the socket; it may be called from inside a completion.
 //!
 //! # Backends
-//! Linux: `epoll`, driven by the engine's workers (see the `sys` module docs in the source).
-//! Windows: thread-pool I/O on a private pool per engine, exactly as c-pal's
+//! **Linux.** An engine is one worker thread per shard ([`ExecutionEngine::thread_count`] of
+//! them, the minimum thread count); each shard has an event source of its own, an io_uring ring
+//! or an epoll instance ([`BackendChoice`], `ASOCK_BACKEND`), and the sockets bound to it.
+//! * *Where a socket runs*: [`AsyncSocket::open`] binds the socket to the worker with the fewest
+//!   sockets, or, when the other end of its loopback connection is open on the same engine, to
+//!   that end's worker (a ping-pong between the two then never leaves one thread). Its
+//!   readiness, I/O and completions run on that worker until it is closed
+//!   ([`AsyncSocket::worker`]). A submission from another thread is handed to that worker, which
+//!   it wakes only when it sleeps; a submission from inside a completion goes straight to the
+//!   kernel.
+//! * *What a blocking callback costs*: the callback's worker hears nothing from its other
+//!   sockets while it runs. If it runs for more than about 20 ms and another worker is idle,
+//!   that worker serves the stuck worker's sockets (its event source and its queue) until the
+//!   callback returns; the callback's own socket waits for it. An engine whose workers are all
+//!   inside blocking callbacks makes no progress until one returns: give an engine that runs
+//!   blocking callbacks more threads than it will have callbacks blocked at once. The engine
+//!   never grows past its minimum; the maximum thread count is checked but not needed.
+//!
+//! **Windows.** Thread-pool I/O on a private pool per engine, exactly as c-pal's
 //! `async_socket_win32` (`CreateThreadpoolIo`, overlapped `WSASend` / `WSARecv`); there,
 //! [`AsyncSocket::with_transport`] and [`AsyncSocket::notify_io`] fail, as c-pal's do.
 //!
