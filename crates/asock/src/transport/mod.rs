@@ -69,7 +69,7 @@
 //! ```
 
 mod error;
-mod io;
+mod data;
 #[cfg(unix)]
 #[path = "unix.rs"]
 mod sys;
@@ -77,7 +77,7 @@ mod sys;
 #[path = "windows.rs"]
 mod sys;
 
-use std::io as stdio;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -177,7 +177,7 @@ impl SocketTransport {
     /// # Examples
     ///
     /// ```
-    /// use std::stdio::{IoSlice, IoSliceMut};
+    /// use std::io::{IoSlice, IoSliceMut};
     /// use std::net::{TcpListener, TcpStream};
     /// use std::time::Duration;
     ///
@@ -235,8 +235,8 @@ impl SocketTransport {
     /// * [`TransportError::InvalidArg`] for an empty `host` or port 0;
     /// * [`TransportError::AlreadyOpen`] if the transport holds a socket;
     /// * [`TransportError::Io`] with the error of the last address tried:
-    ///   [`stdio::ErrorKind::ConnectionRefused`] comes back as soon as the peer
-    ///   refuses, [`stdio::ErrorKind::TimedOut`] once the budget is spent (a zero
+    ///   [`io::ErrorKind::ConnectionRefused`] comes back as soon as the peer
+    ///   refuses, [`io::ErrorKind::TimedOut`] once the budget is spent (a zero
     ///   `timeout` times out at once); resolution failures are passed on.
     pub fn connect(
         &mut self,
@@ -260,17 +260,17 @@ impl SocketTransport {
         let start = Instant::now();
         let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
         if addrs.is_empty() {
-            return Err(TransportError::Io(stdio::Error::new(
-                stdio::ErrorKind::NotFound,
+            return Err(TransportError::Io(io::Error::new(
+                io::ErrorKind::NotFound,
                 format!("{host} resolved to no address"),
             )));
         }
 
-        let mut last_error = stdio::Error::from(stdio::ErrorKind::TimedOut);
+        let mut last_error = io::Error::from(io::ErrorKind::TimedOut);
         for (i, addr) in addrs.iter().enumerate() {
             let remaining = timeout.saturating_sub(start.elapsed());
             if remaining.is_zero() {
-                last_error = stdio::ErrorKind::TimedOut.into();
+                last_error = io::ErrorKind::TimedOut.into();
                 break;
             }
             let attempts_left = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
@@ -322,7 +322,7 @@ impl SocketTransport {
     /// * [`TransportError::WrongType`] on a client transport;
     /// * [`TransportError::AlreadyOpen`] if the transport holds a socket;
     /// * [`TransportError::Io`] if a system call fails (for instance
-    ///   [`stdio::ErrorKind::AddrInUse`]).
+    ///   [`io::ErrorKind::AddrInUse`]).
     pub fn listen_on(&mut self, addr: SocketAddr, backlog: i32) -> Result<(), TransportError> {
         if self.socket_type != SocketType::Binding {
             return Err(TransportError::WrongType);
@@ -402,9 +402,9 @@ impl SocketTransport {
                 Err(err)
                     if matches!(
                         err.kind(),
-                        stdio::ErrorKind::WouldBlock
-                            | stdio::ErrorKind::Interrupted
-                            | stdio::ErrorKind::ConnectionAborted
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
                     ) =>
                 {
                     match poll_one(listener, Interest::Read, &deadline) {
@@ -451,8 +451,8 @@ impl SocketTransport {
     ///
     /// Windows only. No system call.
     #[cfg(windows)]
-    pub fn underlying_socket(&self) -> Option<std::os::windows::stdio::RawSocket> {
-        use std::os::windows::stdio::AsRawSocket;
+    pub fn underlying_socket(&self) -> Option<std::os::windows::io::RawSocket> {
+        use std::os::windows::io::AsRawSocket;
         self.socket().map(AsRawSocket::as_raw_socket)
     }
 
@@ -519,7 +519,7 @@ impl Drop for SocketTransport {
 }
 
 /// One connection attempt of [`SocketTransport::connect`].
-fn connect_one(addr: SocketAddr, timeout: Duration) -> stdio::Result<Socket> {
+fn connect_one(addr: SocketAddr, timeout: Duration) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // Non-blocking connect, then poll for completion; reports POLLERR/POLLHUP
     // through SO_ERROR, so a refusal comes back at once.
@@ -533,22 +533,22 @@ fn connect_one(addr: SocketAddr, timeout: Duration) -> stdio::Result<Socket> {
 }
 
 /// Non-blocking and `TCP_NODELAY`, for connected and accepted sockets.
-fn configure_connected(socket: &Socket) -> stdio::Result<()> {
+fn configure_connected(socket: &Socket) -> io::Result<()> {
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)
 }
 
 /// Reset, aborted or broken pipe: the connection is gone.
-fn is_connection_gone(err: &stdio::Error) -> bool {
+fn is_connection_gone(err: &io::Error) -> bool {
     matches!(
         err.kind(),
-        stdio::ErrorKind::ConnectionReset
-            | stdio::ErrorKind::ConnectionAborted
-            | stdio::ErrorKind::BrokenPipe
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
     )
 }
 
-fn map_accept_error(err: stdio::Error) -> AcceptError {
+fn map_accept_error(err: io::Error) -> AcceptError {
     if sys::is_resource_exhaustion(&err) {
         AcceptError::PortExhaustion(err)
     } else if sys::is_in_progress(&err) {
@@ -594,7 +594,7 @@ enum Interest {
 /// Waits until `socket` is ready for `interest` (or has an error or a hang-up) or `deadline`
 /// passes: `Ok(true)` when ready, `Ok(false)` on time out. One `poll(2)` (`WSAPoll` on
 /// Windows) at a time, retried on `EINTR` with the time then left.
-fn poll_one(socket: &Socket, interest: Interest, deadline: &Deadline) -> stdio::Result<bool> {
+fn poll_one(socket: &Socket, interest: Interest, deadline: &Deadline) -> io::Result<bool> {
     loop {
         let Some(left) = deadline.remaining() else {
             return Ok(false);
@@ -607,7 +607,7 @@ fn poll_one(socket: &Socket, interest: Interest, deadline: &Deadline) -> stdio::
             Ok(true) => return Ok(true),
             // Time out: the loop looks at the deadline again.
             Ok(false) => {}
-            Err(err) if err.kind() == stdio::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }

@@ -70,38 +70,66 @@ pub(crate) struct Event {
     pub(crate) flags: u32,
 }
 
-/// A receive that waits in the ring (not yet in the kernel) for the end of a loop turn: what
-/// its SQE needs.
+/// A send or receive that waits in the ring (not yet in the kernel) for the end of a loop turn:
+/// what its SQE needs.
 pub(crate) struct Parked {
     /// The socket's token (its registration).
     pub(crate) token: u64,
     pub(crate) fd: i32,
+    /// `Kind::Send` or `Kind::Recv`.
+    pub(crate) kind: Kind,
     /// One buffer (`ptr`, `len`), or several through the socket's header (`hdr`, `len` 0).
     pub(crate) ptr: *mut u8,
     pub(crate) len: u32,
     pub(crate) hdr: *mut libc::msghdr,
 }
 
-// SAFETY: the pointers lead to the head receive's buffers and header, owned by the socket, which
-// keeps them in place while the receive is parked (its `recv.busy` is set) and takes the entry
-// back out of the ring under the ring's lock (`Ring::unpark`) before they could move or be freed.
+// SAFETY: the pointers lead to the head operation's buffers and header, owned by the socket,
+// which keeps them in place while the operation is parked (its flight is busy) and takes the
+// entry back out of the ring under the ring's lock (`Ring::unpark`) before they could move or
+// be freed.
 unsafe impl Send for Parked {}
 
-impl Parked {
-    /// The receive's SQE: without waiting (`MSG_DONTWAIT`) unless `armed`.
-    pub(crate) fn entry(&self, armed: bool) -> squeue::Entry {
-        let flags = if armed { 0 } else { libc::MSG_DONTWAIT };
-        let fd = types::Fd(self.fd);
-        let entry = if self.hdr.is_null() {
-            opcode::Recv::new(fd, self.ptr, self.len)
-                .flags(flags)
-                .build()
+/// Flags of a send: never SIGPIPE; tried without waiting (`MSG_DONTWAIT`: a full socket buffer
+/// gives a short count or EAGAIN at once), or armed to wait for all its bytes (`MSG_WAITALL`:
+/// the kernel retries short writes itself and completes once everything is written).
+fn send_flags(armed: bool) -> i32 {
+    libc::MSG_NOSIGNAL
+        | if armed {
+            libc::MSG_WAITALL
         } else {
-            opcode::RecvMsg::new(fd, self.hdr)
-                .flags(flags as u32)
-                .build()
+            libc::MSG_DONTWAIT
+        }
+}
+
+/// Flags of a receive: without waiting unless armed.
+fn recv_flags(armed: bool) -> i32 {
+    if armed {
+        0
+    } else {
+        libc::MSG_DONTWAIT
+    }
+}
+
+impl Parked {
+    /// The operation's SQE: tried without waiting unless `armed`.
+    pub(crate) fn entry(&self, armed: bool) -> squeue::Entry {
+        let fd = types::Fd(self.fd);
+        let entry = match (self.kind, self.hdr.is_null()) {
+            (Kind::Send, true) => opcode::Send::new(fd, self.ptr.cast_const(), self.len)
+                .flags(send_flags(armed))
+                .build(),
+            (Kind::Send, false) => opcode::SendMsg::new(fd, self.hdr.cast_const())
+                .flags(send_flags(armed) as u32)
+                .build(),
+            (_, true) => opcode::Recv::new(fd, self.ptr, self.len)
+                .flags(recv_flags(armed))
+                .build(),
+            (_, false) => opcode::RecvMsg::new(fd, self.hdr)
+                .flags(recv_flags(armed) as u32)
+                .build(),
         };
-        entry.user_data(user_data(self.token, Kind::Recv))
+        entry.user_data(user_data(self.token, self.kind))
     }
 }
 
@@ -246,7 +274,7 @@ impl Ring {
         }
     }
 
-    /// Keeps a socket's receive for the end of the loop turn (`later`: of the turn after the
+    /// Keeps a socket's operation for the end of the loop turn (`later`: of the turn after the
     /// next `io_uring_enter`).
     pub(crate) fn park(&mut self, receive: Parked, later: bool) {
         if later {
@@ -256,12 +284,13 @@ impl Ring {
         }
     }
 
-    /// Takes back the parked receive of the socket `token`, if there is one (it never reached
-    /// the kernel).
-    pub(crate) fn unpark(&mut self, token: u64) -> bool {
+    /// Takes back the parked operation of `kind` of the socket `token`, if there is one (it
+    /// never reached the kernel).
+    pub(crate) fn unpark(&mut self, token: u64, kind: Kind) -> bool {
         let before = self.parked.len() + self.later.len();
-        self.parked.retain(|p| p.token != token);
-        self.later.retain(|p| p.token != token);
+        let keep = |p: &Parked| p.token != token || p.kind != kind;
+        self.parked.retain(keep);
+        self.later.retain(keep);
         before != self.parked.len() + self.later.len()
     }
 
@@ -336,7 +365,7 @@ impl super::driver::Driver for Uring {
             let Some((token, kind)) = split(ud) else {
                 continue;
             };
-            progressed |= !(kind == Kind::Recv && res == -libc::EAGAIN);
+            progressed |= res != -libc::EAGAIN;
             out.push((token, Event { kind, res, flags }));
         }
         ring.wake_armed = wake_armed;
