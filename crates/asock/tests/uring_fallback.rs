@@ -1,6 +1,7 @@
 //! Run-time selection falls back to epoll when io_uring is refused. The refusal is forced with the
 //! probe's test hook `ASOCK_URING_FAIL_SETUP` (it makes the probe fail as if `io_uring_setup` had
-//! returned that errno); this file is its own test process, with this one test, so setting the
+//! returned that errno, or as if the kernel lacked a feature it needs); this file is its own
+//! test process, with this one test, so setting the
 //! environment does not leak into other tests.
 #![cfg(target_os = "linux")]
 
@@ -43,7 +44,27 @@ fn refused_io_uring_setup_falls_back_to_epoll() {
         );
         std::env::remove_var("ASOCK_BACKEND");
     }
+    // A kernel whose rings cannot time out a wait (no IORING_FEAT_EXT_ARG, before 5.11): the
+    // probe refuses it as unsupported, and Auto runs on epoll.
+    std::env::set_var("ASOCK_URING_FAIL_SETUP", "NO_EXT_ARG");
+    match ExecutionEngine::with_backend(None, BackendChoice::Uring) {
+        Err(CreateError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported),
+        other => panic!("no EXT_ARG: io_uring was refused, got {other:?}"),
+    }
+    let engine = ExecutionEngine::with_backend(None, BackendChoice::Auto).expect("auto");
+    assert_eq!(engine.backend(), Backend::Epoll, "no EXT_ARG");
+    let (a, b) = socket_pair(&engine);
+    assert_eq!(send_and_wait(&a, vec![b"old".to_vec()]).0, SendResult::Ok);
+    assert_eq!(receive_exactly(&b, 3, 16), b"old");
+
+    // Nothing refused: Auto and `new` pick io_uring (the faster here).
     std::env::remove_var("ASOCK_URING_FAIL_SETUP");
     let engine = ExecutionEngine::with_backend(None, BackendChoice::Uring).expect("uring again");
     assert_eq!(engine.backend(), Backend::Uring);
+    for engine in [
+        ExecutionEngine::with_backend(None, BackendChoice::Auto).expect("auto"),
+        ExecutionEngine::new(None).expect("new"),
+    ] {
+        assert_eq!(engine.backend(), Backend::Uring, "auto prefers io_uring");
+    }
 }

@@ -329,15 +329,26 @@ static void receive_eagain_waits_for_the_next_readiness(void)
     op_init(&r);
     CHECK_EQ_INT(0, async_socket_receive_async(f.s, &rb, 1, on_receive_complete, &r));
     CHECK_EQ_INT(2, send(f.peer, "ab", 2, MSG_NOSIGNAL));
-    /* The injected EAGAIN is consumed; no completion yet. */
+    /* The injected EAGAIN is consumed and is no failure: the receive waits for readiness. On
+       epoll that is the next edge (new data); io_uring's poll reports the socket readable at
+       once (the two bytes are still queued), so the receive may complete with them already. */
     wait_at_least(&f.rx.calls, 1, "the first recv call");
     sleep_ms(30);
-    CHECK_EQ_INT(0, atomic_load(&r.calls));
-    /* New data: new readiness; the receive gets everything queued. */
-    CHECK_EQ_INT(2, send(f.peer, "cd", 2, MSG_NOSIGNAL));
-    expect_once(&r, ASYNC_SOCKET_RECEIVE_OK, "receive after EAGAIN");
-    CHECK_EQ_INT(4, atomic_load(&r.bytes));
-    CHECK(memcmp(in, "abcd", 4) == 0, "content differs");
+    if (atomic_load(&r.calls) == 1)
+    {
+        CHECK_EQ_INT(ASYNC_SOCKET_RECEIVE_OK, atomic_load(&r.result));
+        CHECK_EQ_INT(2, atomic_load(&r.bytes));
+        CHECK(memcmp(in, "ab", 2) == 0, "content differs");
+    }
+    else
+    {
+        CHECK_EQ_INT(0, atomic_load(&r.calls));
+        /* New data: new readiness; the receive gets everything queued. */
+        CHECK_EQ_INT(2, send(f.peer, "cd", 2, MSG_NOSIGNAL));
+        expect_once(&r, ASYNC_SOCKET_RECEIVE_OK, "receive after EAGAIN");
+        CHECK_EQ_INT(4, atomic_load(&r.bytes));
+        CHECK(memcmp(in, "abcd", 4) == 0, "content differs");
+    }
     CHECK(atomic_load(&f.rx.calls) >= 2, "on_recv called %d times", atomic_load(&f.rx.calls));
     fixture_close(&f);
 }

@@ -68,8 +68,8 @@
 //! # }
 //! ```
 
-mod error;
 mod data;
+mod error;
 #[cfg(unix)]
 #[path = "unix.rs"]
 mod sys;

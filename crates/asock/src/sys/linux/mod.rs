@@ -61,8 +61,9 @@ impl Engine {
         let engine = match choice {
             BackendChoice::Epoll => epoll()?,
             BackendChoice::Uring => uring(uring::probe()?)?,
+            // A ring refused for a later shard (memory limits, say) falls back too.
             BackendChoice::Auto => match AUTO_PREFERS_URING.then(uring::probe) {
-                Some(Ok(ring)) => uring(ring)?,
+                Some(Ok(ring)) => uring(ring).or_else(|_| epoll())?,
                 Some(Err(_)) | None => epoll()?,
             },
         };
@@ -112,12 +113,12 @@ impl Engine {
     }
 }
 
-/// Whether `Auto` picks io_uring when the kernel offers it. Not yet: the whole suite passes on
-/// io_uring, but `asock bench --backend both` on the 2-core machines does not show it faster
-/// (P1 within noise of epoll, P2 and P3 behind: the kernel retries a receive or send on the
-/// thread that submitted it, so work that moves between the engine's threads costs wake-ups
-/// that epoll does not pay). Flip it when the bench says otherwise.
-const AUTO_PREFERS_URING: bool = false;
+/// Whether `Auto` picks io_uring when the kernel offers it: yes. `asock bench --backend both`
+/// on the 2-core machines shows it ahead of epoll where the ring pays (ping-pong P1 and 256
+/// connections P3: one `io_uring_enter` per hop, or per batch, where epoll makes a system call
+/// per operation and an `epoll_wait`) and level with it on streaming (P2, whose bulk transfers
+/// take plain system calls on both).
+const AUTO_PREFERS_URING: bool = true;
 
 /// One async socket's I/O on its engine's driver.
 pub(crate) enum SocketIo {

@@ -137,10 +137,12 @@ pub(crate) fn on_event(core: &mut Core<Uring>, event: Event) -> bool {
 /// Whether the socket has work only the shard's worker can start.
 pub(crate) fn needs_driver(core: &Core<Uring>) -> bool {
     let io = &core.io;
+    let (notify_in, notify_out) = core.notify_wants();
     io.has_results()
         || (!core.recvs.is_empty() && !io.recv.busy)
         || (!core.sends.is_empty() && !io.send.busy)
-        || !core.notifies.is_empty()
+        || (notify_in && !io.poll_in.busy)
+        || (notify_out && !io.poll_out.busy)
 }
 
 /// Turns the CQEs that arrived into results and completions.
@@ -218,7 +220,12 @@ pub(crate) fn progress(
     custom: Option<(&dyn Transport, usize)>,
 ) {
     if here != Here::Driver {
-        // The ring is its worker's: `needs_driver` hands the work over.
+        // The ring is its worker's: `needs_driver` hands the work over. A custom transport's
+        // bytes need no ring, only its readiness does: any thread may try them, as on epoll
+        // (so a send the transport refuses at once is reported to the submitting call).
+        if let Some((transport, id)) = custom {
+            core.custom_progress(transport, id);
+        }
         return;
     }
     account(core);

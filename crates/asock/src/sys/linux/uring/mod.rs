@@ -17,7 +17,8 @@
 //! opcode the backend submits. Otherwise the engine runs on epoll.
 //!
 //! Test hook: the environment variable `ASOCK_URING_FAIL_SETUP=EPERM|ENOSYS|ENOMEM|EINVAL` makes
-//! [`probe`] fail as if `io_uring_setup` had returned that error. Nothing else reads it.
+//! [`probe`] fail as if `io_uring_setup` had returned that error, and `NO_EXT_ARG` as if the
+//! kernel lacked `IORING_FEAT_EXT_ARG`. Nothing else reads it.
 //!
 //! # Ring flags
 //! Rings are set up plainly (no `SINGLE_ISSUER`, `DEFER_TASKRUN` or `COOP_TASKRUN`): a worker that
@@ -159,12 +160,17 @@ pub(crate) fn probe() -> stdio::Result<IoUring> {
             "EPERM" => libc::EPERM,
             "ENOSYS" => libc::ENOSYS,
             "ENOMEM" => libc::ENOMEM,
+            // An old kernel: the ring is made, but it cannot time out a wait.
+            "NO_EXT_ARG" => 0,
             _ => libc::EINVAL,
         };
-        return Err(stdio::Error::from_raw_os_error(errno));
+        if errno != 0 {
+            return Err(stdio::Error::from_raw_os_error(errno));
+        }
     }
     let ring = new_ring()?;
-    if !ring.params().is_feature_ext_arg() {
+    let forced_old = std::env::var("ASOCK_URING_FAIL_SETUP").is_ok_and(|v| v == "NO_EXT_ARG");
+    if forced_old || !ring.params().is_feature_ext_arg() {
         return Err(stdio::Error::new(
             stdio::ErrorKind::Unsupported,
             "io_uring cannot time out a wait (no IORING_FEAT_EXT_ARG)",
