@@ -2,6 +2,7 @@
 //! operations whose completion runs exactly once. Every backend builds on this module; none of
 //! it makes a system call.
 
+pub(crate) mod errors;
 pub(crate) mod ops;
 pub(crate) mod state;
 pub(crate) mod validate;

@@ -6,9 +6,10 @@ use std::time::Duration;
 use socket2::MaybeUninitSlice;
 
 use super::{
-    is_connection_gone, poll_one, sys, Deadline, Interest, SendErrorKind, SocketTransport,
-    TransportReceiveError, TransportSendError,
+    poll_one, sys, Deadline, Interest, SendErrorKind, SocketTransport, TransportReceiveError,
+    TransportSendError,
 };
+use crate::core::errors::is_connection_gone;
 
 impl SocketTransport {
     /// Sends every byte of every buffer, in order, before returning.

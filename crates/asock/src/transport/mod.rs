@@ -538,16 +538,6 @@ fn configure_connected(socket: &Socket) -> io::Result<()> {
     socket.set_tcp_nodelay(true)
 }
 
-/// Reset, aborted or broken pipe: the connection is gone.
-fn is_connection_gone(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-    )
-}
-
 fn map_accept_error(err: io::Error) -> AcceptError {
     if sys::is_resource_exhaustion(&err) {
         AcceptError::PortExhaustion(err)

@@ -70,17 +70,6 @@ fn call<R>(id: usize, f: impl FnOnce() -> R) -> Option<R> {
     }
 }
 
-/// Whether an error means the connection is gone (reset, aborted, broken, not connected).
-pub(crate) fn is_reset(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::NotConnected
-    )
-}
-
 /// One `Transport::send` of the unsent part of the first unfinished buffer.
 pub(crate) fn send(
     id: usize,

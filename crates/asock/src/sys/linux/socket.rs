@@ -41,6 +41,7 @@ use super::loom::kernel as os;
 use super::os;
 use super::pool::{thread_id, Pool};
 use super::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
+use crate::core::errors::is_connection_gone;
 use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
 use crate::core::state::SocketState;
 use crate::result::{
@@ -220,7 +221,7 @@ impl<D: Driver> Core<D> {
 
 /// Linux send completion for an error: a reset is ABANDONED, anything else ERROR.
 pub(crate) fn send_failure(e: &io::Error) -> SendResult {
-    if custom::is_reset(e) {
+    if is_connection_gone(e) {
         SendResult::Abandoned
     } else {
         SendResult::Error
@@ -229,7 +230,7 @@ pub(crate) fn send_failure(e: &io::Error) -> SendResult {
 
 /// Linux receive completion for an error: a reset is ABANDONED, anything else ERROR.
 pub(crate) fn recv_failure(e: &io::Error) -> ReceiveResult {
-    if custom::is_reset(e) {
+    if is_connection_gone(e) {
         ReceiveResult::Abandoned
     } else {
         ReceiveResult::Error
@@ -623,7 +624,7 @@ impl<D: Driver> SocketIo<D> {
                 // This very send was refused before any byte left: say so now.
                 let op = g.sends.pop_front().expect("the refused send is the head");
                 sh.pending_send_bytes.fetch_sub(total, Relaxed);
-                let kind = if custom::is_reset(&e) {
+                let kind = if is_connection_gone(&e) {
                     SubmitErrorKind::NotOpen
                 } else {
                     SubmitErrorKind::Io(e)
