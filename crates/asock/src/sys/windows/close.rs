@@ -17,15 +17,18 @@
 //! * before `closesocket`, each send still in the kernel is cancelled (`CancelIoEx`).
 
 use std::cell::Cell;
+use std::os::windows::io::IntoRawSocket;
 use std::sync::Arc;
 use std::sync::MutexGuard;
 
+use windows_sys::Win32::Networking::WinSock::SOCKET;
 use windows_sys::Win32::System::IO::OVERLAPPED;
 
 use super::complete::{may_block, on_pool_thread, DELIVERING, DISASSOCIATED, INSTANCE};
 use super::os;
 use super::socket::{Inner, Shared};
 use crate::core::state::SocketState;
+use crate::transport::SocketTransport;
 
 /// Who closes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -195,6 +198,24 @@ impl Shared {
         }
         for job in jobs {
             self.engine.execute(job);
+        }
+    }
+
+    /// Takes the transport out (after the last send or receive stopped counting) and closes
+    /// its socket (01_021).
+    pub(super) fn close_socket(transport: Option<Arc<SocketTransport>>) {
+        let Some(transport) = transport else { return };
+        match Arc::into_inner(transport) {
+            Some(mut transport) => {
+                if let Some(socket) = transport.take_socket() {
+                    if let Err(e) = os::closesocket(socket.into_raw_socket() as SOCKET) {
+                        eprintln!("asock: closesocket failed: {e}");
+                    }
+                }
+            }
+            None => {
+                eprintln!("asock: the transport is still in use at close; it closes when released")
+            }
         }
     }
 }

@@ -6,7 +6,8 @@
 //! * [`engine`]: a private `PTP_POOL` per execution engine.
 //! * [`socket`]: per async socket a callback environment bound to that pool and a `PTP_IO` for
 //!   its socket; per operation a context whose first field is the `OVERLAPPED`, a `WSABUF`
-//!   array and an event; `StartThreadpoolIo` and the transport's overlapped send / receive
+//!   array and an event.
+//! * [`submit`]: `StartThreadpoolIo` and the transport's overlapped send / receive
 //!   ([`transport`]); `CancelThreadpoolIo` on a synchronous failure.
 //! * [`complete`]: `on_io_complete` on a pool thread, and the delivery of completions in
 //!   submission order per direction, one at a time per socket.
@@ -36,6 +37,7 @@ pub(crate) mod engine;
 pub mod fault;
 pub(crate) mod os;
 pub(crate) mod socket;
+mod submit;
 pub(crate) mod transport;
 
 pub(crate) use engine::Engine;
