@@ -451,8 +451,8 @@ impl SocketTransport {
     ///
     /// Windows only. No system call.
     #[cfg(windows)]
-    pub fn underlying_socket(&self) -> Option<std::os::windows::stdio::RawSocket> {
-        use std::os::windows::stdio::AsRawSocket;
+    pub fn underlying_socket(&self) -> Option<std::os::windows::io::RawSocket> {
+        use std::os::windows::io::AsRawSocket;
         self.socket().map(AsRawSocket::as_raw_socket)
     }
 
