@@ -177,7 +177,7 @@ impl SocketTransport {
     /// # Examples
     ///
     /// ```
-    /// use std::stdio::{IoSlice, IoSliceMut};
+    /// use std::io::{IoSlice, IoSliceMut};
     /// use std::net::{TcpListener, TcpStream};
     /// use std::time::Duration;
     ///
