@@ -39,9 +39,11 @@
 //!   blocking callbacks more threads than it will have callbacks blocked at once. The engine
 //!   never grows past its minimum; the maximum thread count is checked but not needed.
 //!
-//! **Windows.** Thread-pool I/O on a private pool per engine, exactly as c-pal's
-//! `async_socket_win32` (`CreateThreadpoolIo`, overlapped `WSASend` / `WSARecv`); there,
-//! [`AsyncSocket::with_transport`] and [`AsyncSocket::notify_io`] fail, as c-pal's do.
+//! **Windows.** Thread-pool I/O on a private pool per engine, as the requirements of c-pal's
+//! `async_socket_win32` say (`CreateThreadpoolIo`, overlapped `WSASend` / `WSARecv`); there,
+//! [`AsyncSocket::with_transport`] and [`AsyncSocket::notify_io`] fail, as c-pal's do, and a
+//! closed async socket cannot be opened again. `docs/windows.md` lists the few places where
+//! that backend departs from those requirements, and why.
 //!
 //! # Example
 //! See [`AsyncSocket`].

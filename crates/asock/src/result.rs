@@ -159,7 +159,8 @@ impl<T> std::error::Error for SubmitError<T> {}
 pub enum OpenErrorKind {
     /// The transport holds no connected socket (none at all, or a listening one).
     InvalidTransport,
-    /// The async socket is not CLOSED (already OPEN, or being opened or closed).
+    /// The async socket is not CLOSED (already OPEN, or being opened or closed). On Windows
+    /// also an async socket that was opened and closed before: the seed allows no re-open.
     NotClosed,
     /// Registering the socket with the OS failed.
     Io(io::Error),

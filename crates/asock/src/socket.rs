@@ -40,7 +40,7 @@ pub trait Transport: Send + Sync + 'static {
 ///
 /// Lifecycle: [`new`](Self::new) (CLOSED) → [`open`](Self::open) with a connected
 /// [`SocketTransport`] (OPEN) → operations → [`close`](Self::close) (CLOSED; may be opened again
-/// with a new transport) → drop.
+/// with a new transport, except on Windows, whose seed allows no re-open) → drop.
 ///
 /// # Completions
 /// Each operation that is accepted (the submitting call returned `Ok`) completes **exactly once**,
@@ -92,9 +92,16 @@ pub struct AsyncSocket {
 
 impl AsyncSocket {
     /// Creates a CLOSED async socket on `engine`, taking a reference to it.
+    ///
+    /// On Windows it fails ([`CreateError::Io`]) when the engine's thread pool cannot be had
+    /// (`SRS_ASYNC_SOCKET_WIN32_01_003`).
     pub fn new(engine: &ExecutionEngine) -> Result<Self, CreateError> {
+        #[cfg(windows)]
+        let io = sys::SocketIo::new(engine.sys().clone(), None)?;
+        #[cfg(not(windows))]
+        let io = sys::SocketIo::new(engine.sys().clone(), None);
         Ok(Self {
-            io: sys::SocketIo::new(engine.sys().clone(), None),
+            io,
             engine: engine.clone(),
             #[cfg(feature = "tracing")]
             id: crate::trace::next_id(),
@@ -177,12 +184,16 @@ impl AsyncSocket {
     /// async socket is not CLOSED ([`OpenErrorKind::NotClosed`]) or when the OS refuses to
     /// register the socket.
     ///
+    /// On Windows, as the seed says, a listening transport is opened like any other (its sends
+    /// and receives then fail or wait as the OS decides), and an async socket that was opened
+    /// and closed cannot be opened again ([`OpenErrorKind::NotClosed`]).
+    ///
     /// [`OpenErrorKind::InvalidTransport`]: crate::OpenErrorKind::InvalidTransport
     /// [`OpenErrorKind::NotClosed`]: crate::OpenErrorKind::NotClosed
     pub fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
         #[cfg(feature = "tracing")]
         let (local, peer) = (transport.local_addr(), transport.peer_addr());
-        let opened = if transport.socket_type() == SocketType::Binding {
+        let opened = if cfg!(not(windows)) && transport.socket_type() == SocketType::Binding {
             // A listening socket carries no stream to send or receive on.
             Err(OpenError::new(OpenErrorKind::InvalidTransport, transport))
         } else {
@@ -234,10 +245,12 @@ impl AsyncSocket {
     /// On Windows the results are the seed's (`SRS_ASYNC_SOCKET_WIN32_*`): `closesocket` aborts
     /// what is pending; a send so ended completes with [`SendResult::Error`], a receive with
     /// [`ReceiveResult::Abandoned`] when the OS reports `ERROR_NETNAME_DELETED` or
-    /// `ERROR_CONNECTION_ABORTED` and [`ReceiveResult::Error`] otherwise. A close from inside a
-    /// completion on an engine whose maximum thread count is reached cannot wait for the other
-    /// pending completions; it returns with the socket CLOSING and the last of them finishes the
-    /// close (a drop meanwhile waits for CLOSED).
+    /// `ERROR_CONNECTION_ABORTED` and [`ReceiveResult::Error`] otherwise. A close while the
+    /// socket is OPENING returns at once and does nothing (`SRS_ASYNC_SOCKET_WIN32_01_022`). A
+    /// close on one of the engine's threads (inside a completion) when the engine's maximum
+    /// thread count is reached cannot wait for the other pending completions; it returns with
+    /// the socket CLOSING and the close ends once the last of them has run (a drop meanwhile
+    /// waits for CLOSED, except from inside one of this socket's own completions).
     ///
     /// # Blocking
     /// Blocks while another thread is delivering one of this socket's completions. Two callbacks

@@ -10,8 +10,7 @@
 
 use std::ffi::c_void;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use windows_sys::Win32::System::Threading::{PTP_CALLBACK_INSTANCE, PTP_POOL};
 
@@ -23,7 +22,9 @@ pub(crate) struct Engine {
     /// A callback environment bound to the pool, for [`Engine::execute`].
     env: Env,
     thread_count: usize,
-    closed: AtomicBool,
+    /// Whether the pool is still open; jobs are submitted under the read lock, so that
+    /// `shutdown` never closes the pool under a submission.
+    open: RwLock<bool>,
 }
 
 impl Engine {
@@ -44,7 +45,7 @@ impl Engine {
             pool,
             env,
             thread_count: (params.min_thread_count as usize).max(1),
-            closed: AtomicBool::new(false),
+            open: RwLock::new(true),
         }))
     }
 
@@ -59,11 +60,17 @@ impl Engine {
     }
 
     /// Runs `job` once on one of the pool's threads (`TrySubmitThreadpoolCallback`). Should
-    /// the pool refuse (out of memory), the job runs on a new thread instead: it is never lost.
+    /// the pool refuse (out of memory), or be closed already (the engine's last reference is
+    /// gone while a socket still finishes its close), the job runs on a new thread instead: it
+    /// is never lost.
     pub(crate) fn execute(&self, job: Box<dyn FnOnce() + Send>) {
         let context = Box::into_raw(Box::new(job)).cast::<c_void>();
-        if !os::try_submit_threadpool_callback(run_job, context, &self.env.0) {
-            // SAFETY: the pool refused the callback, so `context` is still ours.
+        let submitted = {
+            let open = self.open.read().unwrap_or_else(|e| e.into_inner());
+            *open && os::try_submit_threadpool_callback(run_job, context, &self.env.0)
+        };
+        if !submitted {
+            // SAFETY: the callback was not submitted, so `context` is still ours.
             let job = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
             if let Err(e) = std::thread::Builder::new()
                 .name("asock-job".into())
@@ -76,7 +83,8 @@ impl Engine {
 
     /// Closes the pool (once).
     pub(crate) fn shutdown(&self) {
-        if !self.closed.swap(true, SeqCst) {
+        let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
+        if std::mem::replace(&mut *open, false) {
             os::close_threadpool(self.pool);
         }
     }
@@ -93,5 +101,5 @@ fn run_guarded(job: Box<dyn FnOnce() + Send>) {
 unsafe extern "system" fn run_job(instance: PTP_CALLBACK_INSTANCE, context: *mut c_void) {
     // SAFETY: `context` is the box leaked by `Engine::execute`, handed to exactly one callback.
     let job = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
-    super::socket::in_pool_callback(instance, || run_guarded(*job));
+    super::complete::in_pool_callback(instance, || run_guarded(*job));
 }

@@ -42,7 +42,8 @@ pub enum Call {
         pool: usize,
     },
     /// `execution_engine_win32_get_threadpool(engine)`: the async socket asked its engine for
-    /// the pool ([`crate::ExecutionEngine::threadpool`]); not an OS call, logged for 01_035.
+    /// the pool ([`crate::ExecutionEngine::threadpool`]); not an OS call, logged for 01_035. An
+    /// [`Outcome::Fail`] makes it find no pool (the creation of the async socket then fails).
     GetThreadpool {
         /// The `PTP_POOL` returned.
         pool: usize,
@@ -88,6 +89,34 @@ pub enum Call {
     CloseHandle {
         /// The handle.
         handle: usize,
+    },
+    /// `socket_transport_send(transport, buffers, count, bytes_sent, flags, overlapped)`: the
+    /// overlapped form of the transport's send, which makes the `WSASend` logged after it.
+    SocketTransportSend {
+        /// The transport's socket.
+        socket: usize,
+        /// The number of buffers.
+        buffer_count: u32,
+        /// Whether `bytes_sent` is NULL.
+        bytes_sent_null: bool,
+        /// `flags`.
+        flags: u32,
+        /// The `OVERLAPPED` pointer.
+        overlapped: usize,
+    },
+    /// `socket_transport_receive(transport, buffers, count, bytes_received, flags, overlapped)`:
+    /// the overlapped form of the transport's receive, which makes the `WSARecv` logged after it.
+    SocketTransportReceive {
+        /// The transport's socket.
+        socket: usize,
+        /// The number of buffers.
+        buffer_count: u32,
+        /// Whether `bytes_received` is NULL.
+        bytes_received_null: bool,
+        /// `flags`.
+        flags: u32,
+        /// The `OVERLAPPED` pointer.
+        overlapped: usize,
     },
     /// `StartThreadpoolIo(io)`.
     StartThreadpoolIo {
@@ -164,6 +193,8 @@ pub enum Call {
     },
     /// `CallbackMayRunLong(instance)`.
     CallbackMayRunLong,
+    /// `DisassociateCurrentThreadFromCallback(instance)`.
+    DisassociateCurrentThreadFromCallback,
     /// `TrySubmitThreadpoolCallback(callback, context, env)` (an engine running a job).
     TrySubmitThreadpoolCallback {
         /// The pool the environment names (`env->Pool`).
@@ -206,6 +237,10 @@ pub enum CallKind {
     CreateEvent,
     /// See [`Call::CloseHandle`].
     CloseHandle,
+    /// See [`Call::SocketTransportSend`].
+    SocketTransportSend,
+    /// See [`Call::SocketTransportReceive`].
+    SocketTransportReceive,
     /// See [`Call::StartThreadpoolIo`].
     StartThreadpoolIo,
     /// See [`Call::WsaSend`].
@@ -226,6 +261,8 @@ pub enum CallKind {
     CloseThreadpoolIo,
     /// See [`Call::CallbackMayRunLong`].
     CallbackMayRunLong,
+    /// See [`Call::DisassociateCurrentThreadFromCallback`].
+    DisassociateCurrentThreadFromCallback,
     /// See [`Call::TrySubmitThreadpoolCallback`].
     TrySubmitThreadpoolCallback,
     /// See [`Call::OnIoComplete`].
@@ -249,6 +286,8 @@ impl Call {
             Call::DestroyThreadpoolEnvironment { .. } => CallKind::DestroyThreadpoolEnvironment,
             Call::CreateEvent { .. } => CallKind::CreateEvent,
             Call::CloseHandle { .. } => CallKind::CloseHandle,
+            Call::SocketTransportSend { .. } => CallKind::SocketTransportSend,
+            Call::SocketTransportReceive { .. } => CallKind::SocketTransportReceive,
             Call::StartThreadpoolIo { .. } => CallKind::StartThreadpoolIo,
             Call::WsaSend { .. } => CallKind::WsaSend,
             Call::WsaRecv { .. } => CallKind::WsaRecv,
@@ -259,6 +298,9 @@ impl Call {
             Call::WaitForThreadpoolIoCallbacks { .. } => CallKind::WaitForThreadpoolIoCallbacks,
             Call::CloseThreadpoolIo { .. } => CallKind::CloseThreadpoolIo,
             Call::CallbackMayRunLong => CallKind::CallbackMayRunLong,
+            Call::DisassociateCurrentThreadFromCallback => {
+                CallKind::DisassociateCurrentThreadFromCallback
+            }
             Call::TrySubmitThreadpoolCallback { .. } => CallKind::TrySubmitThreadpoolCallback,
             Call::OnIoComplete { .. } => CallKind::OnIoComplete,
         }
@@ -283,7 +325,8 @@ pub enum Outcome {
     Fail(u32),
     /// `WSASend` / `WSARecv` only: the real function is called, then `SOCKET_ERROR` is returned
     /// with this WSA error set (the real I/O, if any, still completes through the pool). Used to
-    /// see `WSA_IO_PENDING` on a call that happened to complete at once.
+    /// see `WSA_IO_PENDING` on a call that happened to complete at once, and, with another code,
+    /// a failure for which a completion is posted anyway.
     FailAfterCall(u32),
     /// `WSASend` / `WSARecv` only: the real function is not called and this value (neither 0
     /// nor `SOCKET_ERROR`) is returned: a failure of "any other" kind.
@@ -409,7 +452,7 @@ pub fn live_io_contexts() -> usize {
 /// Calls the backend's `on_io_complete` as the thread pool would, with a NULL `OVERLAPPED`
 /// and the given result and byte count (the callback must just return: 01_063).
 pub fn call_on_io_complete_with_null_overlapped(io_result: u32, bytes: usize) {
-    super::socket::simulate_null_overlapped(io_result, bytes);
+    super::complete::simulate_null_overlapped(io_result, bytes);
 }
 
 pub(crate) fn context_allocated() {

@@ -18,10 +18,10 @@ use windows_sys::Win32::Networking::WinSock::{
 };
 use windows_sys::Win32::System::Threading::{
     CallbackMayRunLong, CancelThreadpoolIo, CloseThreadpool, CloseThreadpoolIo, CreateEventW,
-    CreateThreadpool, CreateThreadpoolIo, SetThreadpoolThreadMaximum, SetThreadpoolThreadMinimum,
-    StartThreadpoolIo, TrySubmitThreadpoolCallback, WaitForThreadpoolIoCallbacks,
-    PTP_CALLBACK_INSTANCE, PTP_IO, PTP_POOL, PTP_WIN32_IO_CALLBACK, TP_CALLBACK_ENVIRON_V3,
-    TP_CALLBACK_PRIORITY_NORMAL,
+    CreateThreadpool, CreateThreadpoolIo, DisassociateCurrentThreadFromCallback,
+    SetThreadpoolThreadMaximum, SetThreadpoolThreadMinimum, StartThreadpoolIo,
+    TrySubmitThreadpoolCallback, WaitForThreadpoolIoCallbacks, PTP_CALLBACK_INSTANCE, PTP_IO,
+    PTP_POOL, PTP_WIN32_IO_CALLBACK, TP_CALLBACK_ENVIRON_V3, TP_CALLBACK_PRIORITY_NORMAL,
 };
 use windows_sys::Win32::System::IO::{CancelIoEx, OVERLAPPED};
 
@@ -139,12 +139,19 @@ pub(crate) fn close_threadpool(pool: PTP_POOL) {
     unsafe { CloseThreadpool(pool) }
 }
 
-/// Logs `execution_engine_win32_get_threadpool` (not an OS call; observable for tests).
-pub(crate) fn note_get_threadpool(pool: PTP_POOL) {
-    let _ = enter!(Call::GetThreadpool {
+/// c-pal's `execution_engine_win32_get_threadpool`: the engine's pool, as the async socket asks
+/// for it at creation (not an OS call, logged for the tests). An error when the engine has no
+/// pool (NULL), which a test can also inject.
+pub(crate) fn execution_engine_win32_get_threadpool(pool: PTP_POOL) -> io::Result<PTP_POOL> {
+    if let Some(code) = injected_failure!(Call::GetThreadpool {
         pool: pool as usize
-    });
-    let _ = pool;
+    }) {
+        return Err(io::Error::from_raw_os_error(code as i32));
+    }
+    if pool == 0 {
+        return Err(io::Error::other("the execution engine has no thread pool"));
+    }
+    Ok(pool)
 }
 
 /// `InitializeThreadpoolEnvironment(env)` (the SDK's inline `TpInitializeCallbackEnviron`).
@@ -254,6 +261,15 @@ pub(crate) fn callback_may_run_long(instance: PTP_CALLBACK_INSTANCE) -> bool {
     answer
 }
 
+/// `DisassociateCurrentThreadFromCallback(instance)`: from now on this callback no longer counts
+/// as one of its object's running callbacks, so that `WaitForThreadpoolIoCallbacks` on that
+/// object does not wait for it.
+pub(crate) fn disassociate_current_thread_from_callback(instance: PTP_CALLBACK_INSTANCE) {
+    let _ = enter!(Call::DisassociateCurrentThreadFromCallback);
+    // SAFETY: `instance` is the instance of the callback running on this thread.
+    unsafe { DisassociateCurrentThreadFromCallback(instance) }
+}
+
 /// `TrySubmitThreadpoolCallback(callback, context, env)`; `false` when the pool refused.
 pub(crate) fn try_submit_threadpool_callback(
     callback: unsafe extern "system" fn(PTP_CALLBACK_INSTANCE, *mut c_void),
@@ -332,64 +348,58 @@ fn io_call(injected: Option<Injected>) -> IoCall {
     }
 }
 
-/// `WSASend(socket, bufs, count, NULL, flags, overlapped, NULL)`: returns 0 or `SOCKET_ERROR`.
+/// `WSASend(socket, bufs, count, bytes_sent, flags, overlapped, NULL)`: returns 0 or
+/// `SOCKET_ERROR`.
 ///
 /// # Safety
 /// `bufs` must point to `count` `WSABUF`s describing readable memory, and `overlapped` to a
 /// zero-initialised `OVERLAPPED`, all of which stay valid (and in place) until the completion
-/// is delivered, or until this call fails.
+/// is delivered, or until this call fails; `bytes_sent` is NULL or valid for the call.
 pub(crate) unsafe fn wsa_send(
     socket: SOCKET,
     bufs: *const WSABUF,
     count: u32,
+    bytes_sent: *mut u32,
     flags: u32,
     overlapped: *mut OVERLAPPED,
 ) -> i32 {
     let how = io_call(enter!(Call::WsaSend {
         socket,
         buffers: describe(bufs, count),
-        bytes_sent_null: true,
+        bytes_sent_null: bytes_sent.is_null(),
         flags,
         overlapped: overlapped as usize,
         event: event_of(overlapped),
         routine_null: true,
     }));
     let real = || {
-        // SAFETY: forwarded from this function's contract; no byte count pointer and no
-        // completion routine (the completion goes to the thread pool's completion port).
-        unsafe {
-            WSASend(
-                socket,
-                bufs,
-                count,
-                std::ptr::null_mut(),
-                flags,
-                overlapped,
-                None,
-            )
-        }
+        // SAFETY: forwarded from this function's contract; no completion routine (the
+        // completion goes to the thread pool's completion port).
+        unsafe { WSASend(socket, bufs, count, bytes_sent, flags, overlapped, None) }
     };
     finish_io_call(how, real)
 }
 
-/// `WSARecv(socket, bufs, count, NULL, flags, overlapped, NULL)`: returns 0 or
+/// `WSARecv(socket, bufs, count, bytes_received, flags, overlapped, NULL)`: returns 0 or
 /// `SOCKET_ERROR`.
 ///
 /// # Safety
 /// `bufs` must point to `count` `WSABUF`s describing writable memory that nothing else
 /// accesses, and `flags` and `overlapped` (zero-initialised) must be valid; all stay valid (and
-/// in place) until the completion is delivered, or until this call fails.
+/// in place) until the completion is delivered, or until this call fails; `bytes_received` is
+/// NULL or valid for the call.
 pub(crate) unsafe fn wsa_recv(
     socket: SOCKET,
     bufs: *const WSABUF,
     count: u32,
+    bytes_received: *mut u32,
     flags: *mut u32,
     overlapped: *mut OVERLAPPED,
 ) -> i32 {
     let how = io_call(enter!(Call::WsaRecv {
         socket,
         buffers: describe(bufs, count),
-        bytes_received_null: true,
+        bytes_received_null: bytes_received.is_null(),
         // SAFETY: `flags` is valid per the contract.
         flags: unsafe { *flags },
         overlapped: overlapped as usize,
@@ -397,21 +407,41 @@ pub(crate) unsafe fn wsa_recv(
         routine_null: true,
     }));
     let real = || {
-        // SAFETY: forwarded from this function's contract; no byte count pointer and no
-        // completion routine (the completion goes to the thread pool's completion port).
-        unsafe {
-            WSARecv(
-                socket,
-                bufs,
-                count,
-                std::ptr::null_mut(),
-                flags,
-                overlapped,
-                None,
-            )
-        }
+        // SAFETY: forwarded from this function's contract; no completion routine (the
+        // completion goes to the thread pool's completion port).
+        unsafe { WSARecv(socket, bufs, count, bytes_received, flags, overlapped, None) }
     };
     finish_io_call(how, real)
+}
+
+/// Reports `socket_transport_send` / `socket_transport_receive` (the overlapped form) to the
+/// fault-injection layer; nothing in production builds.
+pub(crate) fn note_transport_io(
+    send: bool,
+    socket: SOCKET,
+    count: u32,
+    bytes_null: bool,
+    flags: u32,
+    overlapped: *mut OVERLAPPED,
+) {
+    let _ = enter!(if send {
+        Call::SocketTransportSend {
+            socket,
+            buffer_count: count,
+            bytes_sent_null: bytes_null,
+            flags,
+            overlapped: overlapped as usize,
+        }
+    } else {
+        Call::SocketTransportReceive {
+            socket,
+            buffer_count: count,
+            bytes_received_null: bytes_null,
+            flags,
+            overlapped: overlapped as usize,
+        }
+    });
+    let _ = (send, socket, count, bytes_null, flags, overlapped);
 }
 
 fn finish_io_call(how: IoCall, real: impl FnOnce() -> i32) -> i32 {
