@@ -523,6 +523,8 @@ static void concurrent_closes_both_wait_for_closed(void)
 
 /* ---- open, re-open, ownership ---------------------------------------------------------------- */
 
+/* Linux: a closed async socket opens again on a new transport, as a fresh one. Windows follows
+   the seed, which refuses that (see docs/windows.md). */
 static void reopen_after_close_with_a_new_transport_works(void)
 {
     uint16_t port;
@@ -536,6 +538,18 @@ static void reopen_after_close_with_a_new_transport_works(void)
         SOCKET_TRANSPORT_HANDLE t = socket_transport_create_from_socket(to_handle(c));
         OP o;
         op_init(&o);
+#ifdef _WIN32
+        if (round > 0)
+        {
+            /* The seed: a closed async socket cannot be opened again (its design section);
+               the refused open calls nothing and leaves the transport with the caller. */
+            CHECK(async_socket_open_async(s, t, on_open_complete, &o) != 0, "re-open refused");
+            CHECK_EQ_INT(0, atomic_load(&o.calls));
+            socket_transport_destroy(t);
+            close_socket(peer);
+            continue;
+        }
+#endif
         CHECK_EQ_INT(0, async_socket_open_async(s, t, on_open_complete, &o));
         CHECK_EQ_INT(1, atomic_load(&o.calls));
         unsigned char out[3] = { (unsigned char)round, 1, 2 };
