@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::result::CreateError;
-use crate::sys;
+use crate::sys::{self, EngineApi};
 
 /// c-pal's default minimum thread count.
 pub const DEFAULT_MIN_THREAD_COUNT: u32 = 4;
@@ -145,13 +145,7 @@ impl ExecutionEngine {
         if params.max_thread_count != 0 && params.max_thread_count < params.min_thread_count {
             return Err(CreateError::InvalidParameters);
         }
-        #[cfg(target_os = "linux")]
-        let sys = sys::Engine::new(&params, backend).map_err(CreateError::Io)?;
-        #[cfg(not(target_os = "linux"))]
-        let sys = match backend {
-            BackendChoice::Auto => sys::Engine::new(&params).map_err(CreateError::Io)?,
-            BackendChoice::Epoll | BackendChoice::Uring => return Err(CreateError::Unsupported),
-        };
+        let sys = sys::Engine::start(&params, backend)?;
         Ok(Self {
             handle: Arc::new(Handle { params, sys }),
         })
@@ -159,10 +153,7 @@ impl ExecutionEngine {
 
     /// The backend this engine runs on.
     pub fn backend(&self) -> Backend {
-        #[cfg(target_os = "linux")]
-        return self.handle.sys.backend();
-        #[cfg(not(target_os = "linux"))]
-        Backend::ThreadPool
+        self.handle.sys.backend()
     }
 
     /// The parameters the engine was created with.

@@ -13,7 +13,7 @@ use crate::result::{
     CreateError, NotifyResult, NotifyType, OpenError, OpenErrorKind, OpenResult, ReceiveResult,
     SendResult, SubmitError, SubmitErrorKind,
 };
-use crate::sys;
+use crate::sys::{self, SocketApi};
 use crate::transport::{SocketTransport, SocketType};
 
 /// A replacement for the `send(2)` / `recv(2)` calls of an async socket
@@ -96,10 +96,7 @@ impl AsyncSocket {
     /// On Windows it fails ([`CreateError::Io`]) when the engine's thread pool cannot be had
     /// (`SRS_ASYNC_SOCKET_WIN32_01_003`).
     pub fn new(engine: &ExecutionEngine) -> Result<Self, CreateError> {
-        #[cfg(windows)]
-        let io = sys::SocketIo::new(engine.sys().clone(), None)?;
-        #[cfg(not(windows))]
-        let io = sys::SocketIo::new(engine.sys().clone(), None);
+        let io = sys::SocketIo::create(engine.sys().clone(), None)?;
         Ok(Self {
             io,
             engine: engine.clone(),
@@ -119,14 +116,8 @@ impl AsyncSocket {
         engine: &ExecutionEngine,
         transport: impl Transport,
     ) -> Result<Self, CreateError> {
-        #[cfg(windows)]
-        {
-            let _ = (engine, transport);
-            Err(CreateError::Unsupported)
-        }
-        #[cfg(not(windows))]
         Ok(Self {
-            io: sys::SocketIo::new(engine.sys().clone(), Some(Box::new(transport))),
+            io: sys::SocketIo::create(engine.sys().clone(), Some(Box::new(transport)))?,
             engine: engine.clone(),
             #[cfg(feature = "tracing")]
             id: crate::trace::next_id(),

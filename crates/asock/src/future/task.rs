@@ -12,6 +12,7 @@ use std::thread;
 
 use super::Cell;
 use crate::engine::ExecutionEngine;
+use crate::sys::EngineApi;
 
 /// Polls in a row, when woken while running, before the task yields its worker to other work.
 const POLLS_BEFORE_YIELD: u32 = 32;

@@ -25,7 +25,6 @@ pub(crate) mod socket;
 pub(crate) mod sync;
 pub(crate) mod uring;
 
-use std::io;
 use std::sync::Arc;
 
 use self::epoll::Epoll;
@@ -34,7 +33,8 @@ use self::uring::Uring;
 use crate::core::ops::{NotifyOp, RecvOp, SendOp};
 use crate::core::state::SocketState;
 use crate::engine::{Backend, BackendChoice};
-use crate::result::{NotifyType, OpenError, SubmitErrorKind};
+use crate::result::{CreateError, NotifyType, OpenError, SubmitErrorKind};
+use crate::sys::{EngineApi, SocketApi};
 use crate::transport::SocketTransport;
 use crate::Transport;
 
@@ -44,14 +44,14 @@ pub(crate) enum Engine {
     Uring(Arc<Pool<Uring>>),
 }
 
-impl Engine {
+impl EngineApi for Engine {
     /// Starts an engine on the chosen backend. `Auto` takes io_uring when [`uring::probe`]
     /// passes and [`AUTO_PREFERS_URING`] says so, epoll otherwise; an explicit `Uring` fails with
     /// the probe's error.
-    pub(crate) fn new(
+    fn start(
         params: &crate::ExecutionEngineParameters,
         choice: BackendChoice,
-    ) -> io::Result<Arc<Engine>> {
+    ) -> Result<Arc<Engine>, CreateError> {
         let threads = params.min_thread_count as usize;
         let epoll = || Pool::start(threads, |_| Epoll::new()).map(Engine::Epoll);
         let uring = |first| {
@@ -59,50 +59,47 @@ impl Engine {
             Pool::start(threads, |_| Uring::new(first.take())).map(Engine::Uring)
         };
         let engine = match choice {
-            BackendChoice::Epoll => epoll()?,
-            BackendChoice::Uring => uring(uring::probe()?)?,
+            BackendChoice::Epoll => epoll(),
+            BackendChoice::Uring => uring::probe().and_then(uring),
             // A ring refused for a later shard (memory limits, say) falls back too.
             BackendChoice::Auto => match AUTO_PREFERS_URING.then(uring::probe) {
-                Some(Ok(ring)) => uring(ring).or_else(|_| epoll())?,
-                Some(Err(_)) | None => epoll()?,
+                Some(Ok(ring)) => uring(ring).or_else(|_| epoll()),
+                Some(Err(_)) | None => epoll(),
             },
         };
-        Ok(Arc::new(engine))
+        engine.map(Arc::new).map_err(CreateError::Io)
     }
 
-    /// Which backend runs this engine.
-    pub(crate) fn backend(&self) -> Backend {
+    fn backend(&self) -> Backend {
         match self {
             Engine::Epoll(_) => Backend::Epoll,
             Engine::Uring(_) => Backend::Uring,
         }
     }
 
-    /// Stops the workers.
-    pub(crate) fn shutdown(&self) {
+    fn shutdown(&self) {
         match self {
             Engine::Epoll(e) => e.shutdown(),
             Engine::Uring(e) => e.shutdown(),
         }
     }
 
-    /// Number of worker threads.
-    pub(crate) fn thread_count(&self) -> usize {
+    fn thread_count(&self) -> usize {
         match self {
             Engine::Epoll(e) => e.thread_count(),
             Engine::Uring(e) => e.thread_count(),
         }
     }
 
-    /// Runs `job` once on one of the engine's workers.
-    #[allow(dead_code)] // used by the futures layer
-    pub(crate) fn execute(&self, job: Box<dyn FnOnce() + Send>) {
+    fn execute(&self, job: Box<dyn FnOnce() + Send>) {
         match self {
             Engine::Epoll(e) => e.execute(job),
             Engine::Uring(e) => e.execute(job),
         }
     }
+}
 
+impl Engine {
     /// Runs `job` once on one of the engine's workers after `delay` (no cancelling).
     #[allow(dead_code)] // used by the futures layer
     pub(crate) fn after(&self, delay: std::time::Duration, job: Box<dyn FnOnce() + Send>) {
@@ -135,19 +132,59 @@ macro_rules! forward {
     };
 }
 
-impl SocketIo {
-    /// A CLOSED socket on `engine`'s backend.
-    pub(crate) fn new(engine: Arc<Engine>, custom: Option<Box<dyn Transport>>) -> Self {
-        match &*engine {
+impl SocketApi for SocketIo {
+    type Engine = Engine;
+
+    /// A CLOSED socket on `engine`'s driver.
+    fn create(
+        engine: Arc<Engine>,
+        custom: Option<Box<dyn Transport>>,
+    ) -> Result<Self, CreateError> {
+        Ok(match &*engine {
             Engine::Epoll(p) => SocketIo::Epoll(socket::SocketIo::new(Arc::clone(p), custom)),
             Engine::Uring(p) => SocketIo::Uring(socket::SocketIo::new(Arc::clone(p), custom)),
-        }
+        })
     }
 
-    pub(crate) fn state(&self) -> SocketState {
+    fn state(&self) -> SocketState {
         forward!(self, io => io.state())
     }
 
+    fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
+        forward!(self, io => io.open(transport))
+    }
+
+    fn submit_send(
+        &self,
+        op: Box<dyn SendOp>,
+        total: usize,
+    ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
+        forward!(self, io => io.submit_send(op, total))
+    }
+
+    fn submit_recv(&self, op: Box<dyn RecvOp>) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
+        forward!(self, io => io.submit_recv(op))
+    }
+
+    fn submit_notify(
+        &self,
+        io_type: NotifyType,
+        op: NotifyOp,
+    ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
+        forward!(self, io => io.submit_notify(io_type, op))
+    }
+
+    fn close(&self) {
+        forward!(self, io => io.close())
+    }
+
+    fn close_with(&self, on_closed: Box<dyn FnOnce() + Send>) {
+        forward!(self, io => io.close_with(on_closed))
+    }
+}
+
+/// What only the Linux backends offer.
+impl SocketIo {
     pub(crate) fn pending_send_bytes(&self) -> usize {
         forward!(self, io => io.pending_send_bytes())
     }
@@ -159,40 +196,5 @@ impl SocketIo {
     #[allow(dead_code)] // used by the futures layer
     pub(crate) fn failure(&self) -> Option<std::io::ErrorKind> {
         forward!(self, io => io.failure())
-    }
-
-    pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
-        forward!(self, io => io.open(transport))
-    }
-
-    pub(crate) fn submit_send(
-        &self,
-        op: Box<dyn SendOp>,
-        total: usize,
-    ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
-        forward!(self, io => io.submit_send(op, total))
-    }
-
-    pub(crate) fn submit_recv(
-        &self,
-        op: Box<dyn RecvOp>,
-    ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
-        forward!(self, io => io.submit_recv(op))
-    }
-
-    pub(crate) fn submit_notify(
-        &self,
-        io_type: NotifyType,
-        op: NotifyOp,
-    ) -> Result<(), (SubmitErrorKind, NotifyOp)> {
-        forward!(self, io => io.submit_notify(io_type, op))
-    }
-
-    pub(crate) fn close(&self) {
-        forward!(self, io => io.close())
-    }
-
-    pub(crate) fn close_with(&self, on_closed: Box<dyn FnOnce() + Send>) {
-        forward!(self, io => io.close_with(on_closed))
     }
 }

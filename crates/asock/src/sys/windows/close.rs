@@ -28,6 +28,7 @@ use super::complete::{may_block, on_pool_thread, DELIVERING, DISASSOCIATED, INST
 use super::os;
 use super::socket::{Inner, Shared};
 use crate::core::state::SocketState;
+use crate::sys::EngineApi;
 use crate::transport::SocketTransport;
 
 /// Who closes.

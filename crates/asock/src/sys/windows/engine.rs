@@ -15,6 +15,9 @@ use std::sync::{Arc, RwLock};
 use windows_sys::Win32::System::Threading::{PTP_CALLBACK_INSTANCE, PTP_POOL};
 
 use super::os::{self, Env};
+use crate::engine::{Backend, BackendChoice};
+use crate::result::CreateError;
+use crate::sys::EngineApi;
 
 /// One engine's thread pool.
 pub(crate) struct Engine {
@@ -27,9 +30,62 @@ pub(crate) struct Engine {
     open: RwLock<bool>,
 }
 
+impl EngineApi for Engine {
+    /// Creates the pool with the (already validated) parameters. Windows has one backend:
+    /// asking for a Linux one is unsupported.
+    fn start(
+        params: &crate::ExecutionEngineParameters,
+        choice: BackendChoice,
+    ) -> Result<Arc<Engine>, CreateError> {
+        if choice != BackendChoice::Auto {
+            return Err(CreateError::Unsupported);
+        }
+        Engine::new(params).map_err(CreateError::Io)
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::ThreadPool
+    }
+
+    /// Threads the pool keeps (its minimum; at least one runs completions on demand).
+    fn thread_count(&self) -> usize {
+        self.thread_count
+    }
+
+    /// Runs `job` once on one of the pool's threads (`TrySubmitThreadpoolCallback`). Should
+    /// the pool refuse (out of memory), or be closed already (the engine's last reference is
+    /// gone while a socket still finishes its close), the job runs on a new thread instead: it
+    /// is never lost.
+    fn execute(&self, job: Box<dyn FnOnce() + Send>) {
+        let context = Box::into_raw(Box::new(job)).cast::<c_void>();
+        let submitted = {
+            let open = self.open.read().unwrap_or_else(|e| e.into_inner());
+            *open && os::try_submit_threadpool_callback(run_job, context, &self.env.0)
+        };
+        if !submitted {
+            // SAFETY: the callback was not submitted, so `context` is still ours.
+            let job = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
+            if let Err(e) = std::thread::Builder::new()
+                .name("asock-job".into())
+                .spawn(move || run_guarded(*job))
+            {
+                eprintln!("asock: could not run a job on the pool or on a new thread: {e}");
+            }
+        }
+    }
+
+    /// Closes the pool (once).
+    fn shutdown(&self) {
+        let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
+        if std::mem::replace(&mut *open, false) {
+            os::close_threadpool(self.pool);
+        }
+    }
+}
+
 impl Engine {
-    /// Creates the pool with the (already validated) parameters.
-    pub(crate) fn new(params: &crate::ExecutionEngineParameters) -> io::Result<Arc<Engine>> {
+    /// Creates the pool.
+    fn new(params: &crate::ExecutionEngineParameters) -> io::Result<Arc<Engine>> {
         let pool = os::create_threadpool()?;
         if let Err(e) = os::set_threadpool_thread_minimum(pool, params.min_thread_count) {
             os::close_threadpool(pool);
@@ -49,44 +105,9 @@ impl Engine {
         }))
     }
 
-    /// Threads the pool keeps (its minimum; at least one runs completions on demand).
-    pub(crate) fn thread_count(&self) -> usize {
-        self.thread_count
-    }
-
     /// The pool (c-pal's `execution_engine_win32_get_threadpool`); no reference is added.
     pub(crate) fn threadpool(&self) -> PTP_POOL {
         self.pool
-    }
-
-    /// Runs `job` once on one of the pool's threads (`TrySubmitThreadpoolCallback`). Should
-    /// the pool refuse (out of memory), or be closed already (the engine's last reference is
-    /// gone while a socket still finishes its close), the job runs on a new thread instead: it
-    /// is never lost.
-    pub(crate) fn execute(&self, job: Box<dyn FnOnce() + Send>) {
-        let context = Box::into_raw(Box::new(job)).cast::<c_void>();
-        let submitted = {
-            let open = self.open.read().unwrap_or_else(|e| e.into_inner());
-            *open && os::try_submit_threadpool_callback(run_job, context, &self.env.0)
-        };
-        if !submitted {
-            // SAFETY: the callback was not submitted, so `context` is still ours.
-            let job = unsafe { Box::from_raw(context.cast::<Box<dyn FnOnce() + Send>>()) };
-            if let Err(e) = std::thread::Builder::new()
-                .name("asock-job".into())
-                .spawn(move || run_guarded(*job))
-            {
-                eprintln!("asock: could not run a job on the pool or on a new thread: {e}");
-            }
-        }
-    }
-
-    /// Closes the pool (once).
-    pub(crate) fn shutdown(&self) {
-        let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
-        if std::mem::replace(&mut *open, false) {
-            os::close_threadpool(self.pool);
-        }
     }
 }
 

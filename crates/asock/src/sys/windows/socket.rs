@@ -31,6 +31,7 @@ use super::os::{self, CallbackEnviron, Env};
 use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
 use crate::core::state::SocketState;
 use crate::result::{CreateError, NotifyType, OpenError, OpenErrorKind, SubmitErrorKind};
+use crate::sys::{EngineApi, SocketApi};
 use crate::transport::SocketTransport;
 use crate::Transport;
 
@@ -252,16 +253,20 @@ pub(crate) struct SocketIo {
     shared: Arc<Shared>,
 }
 
-impl SocketIo {
+impl SocketApi for SocketIo {
+    type Engine = Engine;
+
     /// A CLOSED async socket on `engine` (01_001), with the engine's pool (01_035); fails when
     /// the pool cannot be had (01_003). A custom transport never reaches this backend:
     /// `AsyncSocket::with_transport` fails on Windows (04_001).
-    pub(crate) fn new(
+    fn create(
         engine: Arc<Engine>,
         custom: Option<Box<dyn Transport>>,
     ) -> Result<Self, CreateError> {
-        debug_assert!(custom.is_none(), "custom transports are refused on Windows");
-        drop(custom);
+        if custom.is_some() {
+            // 04_001: `async_socket_create_with_transport` fails on Windows.
+            return Err(CreateError::Unsupported);
+        }
         let pool = os::execution_engine_win32_get_threadpool(engine.threadpool())
             .map_err(CreateError::Io)?;
         Ok(SocketIo {
@@ -295,13 +300,13 @@ impl SocketIo {
         })
     }
 
-    pub(crate) fn state(&self) -> SocketState {
+    fn state(&self) -> SocketState {
         decode(self.shared.state.load(SeqCst))
     }
 
     /// 01_015..01_094: binds the transport's socket to the engine's pool. The OS calls are made
     /// outside the lock, in OPENING, in which every other call fails or waits.
-    pub(crate) fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
+    fn open(&self, transport: SocketTransport) -> Result<(), OpenError> {
         // 01_034: the Rust form of a NULL transport is one that holds no socket.
         let Some(socket) = transport.underlying_socket() else {
             return Err(OpenError::new(OpenErrorKind::InvalidTransport, transport));
@@ -357,7 +362,7 @@ impl SocketIo {
     }
 
     /// 01_028..01_106.
-    pub(crate) fn submit_send(
+    fn submit_send(
         &self,
         op: Box<dyn SendOp>,
         total: usize,
@@ -391,7 +396,7 @@ impl SocketIo {
     }
 
     /// 01_077..01_105.
-    pub(crate) fn submit_recv(
+    fn submit_recv(
         &self,
         mut op: Box<dyn RecvOp>,
     ) -> Result<(), (SubmitErrorKind, Box<dyn RecvOp>)> {
@@ -419,7 +424,7 @@ impl SocketIo {
     }
 
     /// 04_002: readiness notification does not exist on Windows.
-    pub(crate) fn submit_notify(
+    fn submit_notify(
         &self,
         _io_type: NotifyType,
         op: NotifyOp,
@@ -427,13 +432,13 @@ impl SocketIo {
         Err((SubmitErrorKind::Unsupported, op))
     }
 
-    pub(crate) fn close(&self) {
+    fn close(&self) {
         self.shared.close(super::close::Caller::Close);
     }
 
     /// Closes without blocking the caller; `on_closed` runs on the engine's pool once the
     /// socket is CLOSED. The close itself runs as an engine job.
-    pub(crate) fn close_with(&self, on_closed: Box<dyn FnOnce() + Send>) {
+    fn close_with(&self, on_closed: Box<dyn FnOnce() + Send>) {
         self.shared.close_async(on_closed);
     }
 }
