@@ -278,9 +278,10 @@ static void concurrent_opens_one_wins_the_other_keeps_its_socket(void)
 {
     uint16_t port;
     RAW_SOCKET listener = raw_listener(&port);
-    ASYNC_SOCKET_HANDLE s = async_socket_create(g_engine);
     for (int round = 0; round < RACE_ROUNDS; round++)
     {
+        /* A fresh async socket each round: Windows does not open one again (the seed). */
+        ASYNC_SOCKET_HANDLE s = async_socket_create(g_engine);
         RAW_SOCKET peers[2];
         OPENER o[2];
         pthread_t threads[2];
@@ -309,8 +310,8 @@ static void concurrent_opens_one_wins_the_other_keeps_its_socket(void)
         CHECK(poll_socket(peers[winner], POLLIN, (int)test_timeout_ms()) == 1, "peer never saw the close");
         close_socket(peers[0]);
         close_socket(peers[1]);
+        async_socket_destroy(s);
     }
-    async_socket_destroy(s);
     close_socket(listener);
 }
 

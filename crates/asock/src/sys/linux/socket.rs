@@ -580,20 +580,28 @@ impl<D: Driver> SocketIo<D> {
         Ok(())
     }
 
-    /// Queues an operation after the checks every submission makes (re-entry, state).
+    /// The checks every submission makes before it queues anything: not from inside the
+    /// socket's own transport, and only while OPEN (and not broken).
+    fn admit<T>(&self, op: T) -> Result<(MutexGuard<'_, Core<D>>, T), (SubmitErrorKind, T)> {
+        let sh = &self.socket;
+        if sh.reentered() {
+            return Err((SubmitErrorKind::Io(custom::reentered()), op));
+        }
+        let g = sh.lock();
+        if g.d.state != SocketState::Open || g.broken {
+            return Err((SubmitErrorKind::NotOpen, op));
+        }
+        Ok((g, op))
+    }
+
+    /// Queues an operation after the checks of [`SocketIo::admit`].
     fn submit<T>(
         &self,
         op: T,
         push: impl FnOnce(&mut Core<D>, T),
     ) -> Result<(), (SubmitErrorKind, T)> {
         let sh = &self.socket;
-        if sh.reentered() {
-            return Err((SubmitErrorKind::Io(custom::reentered()), op));
-        }
-        let mut g = sh.lock();
-        if g.d.state != SocketState::Open || g.broken {
-            return Err((SubmitErrorKind::NotOpen, op));
-        }
+        let (mut g, op) = self.admit(op)?;
         push(&mut g, op);
         let here = sh.pool.here(g.shard);
         sh.progress(&mut g, here);
@@ -607,13 +615,7 @@ impl<D: Driver> SocketIo<D> {
         total: usize,
     ) -> Result<(), (SubmitErrorKind, Box<dyn SendOp>)> {
         let sh = &self.socket;
-        if sh.reentered() {
-            return Err((SubmitErrorKind::Io(custom::reentered()), op));
-        }
-        let mut g = sh.lock();
-        if g.d.state != SocketState::Open || g.broken {
-            return Err((SubmitErrorKind::NotOpen, op));
-        }
+        let (mut g, op) = self.admit(op)?;
         sh.pending_send_bytes.fetch_add(total, Relaxed);
         let was_empty = g.sends.is_empty();
         g.sends.push_back(op);

@@ -296,6 +296,29 @@ fn bulk(core: &mut Core<Uring>) {
     }
 }
 
+impl Parked {
+    /// The SQE parameters of an operation of `kind` over `slots`: the one buffer itself, or the
+    /// socket's header for that direction (made on first use) pointed at all of them.
+    fn of(token: u64, fd: i32, kind: Kind, slots: &[Slot], hdr: &mut Option<Box<Hdr>>) -> Self {
+        let (ptr, len, hdr) = match slots {
+            [one] => (one.base, one.len as u32, std::ptr::null_mut()),
+            _ => (
+                std::ptr::null_mut(),
+                0,
+                hdr.get_or_insert_with(Box::default).point_at(slots),
+            ),
+        };
+        Parked {
+            token,
+            fd,
+            kind,
+            ptr,
+            len,
+            hdr,
+        }
+    }
+}
+
 /// Pushes the head receive now, or parks it in the ring for the end of the turn (see the
 /// module docs); either way the receive is the ring's from here until its CQE.
 fn start_recv(uring: &Uring, core: &mut Core<Uring>) {
@@ -307,26 +330,13 @@ fn start_recv(uring: &Uring, core: &mut Core<Uring>) {
         ..
     } = core;
     let head = recvs.front().expect("a head receive");
-    let slots = head.slots().remaining();
-    let receive = if let [one] = slots {
-        Parked {
-            token: *token,
-            fd: *fd,
-            kind: Kind::Recv,
-            ptr: one.base,
-            len: one.len as u32,
-            hdr: std::ptr::null_mut(),
-        }
-    } else {
-        Parked {
-            token: *token,
-            fd: *fd,
-            kind: Kind::Recv,
-            ptr: std::ptr::null_mut(),
-            len: 0,
-            hdr: io.recv_hdr.get_or_insert_with(Box::default).point_at(slots),
-        }
-    };
+    let receive = Parked::of(
+        *token,
+        *fd,
+        Kind::Recv,
+        head.slots().remaining(),
+        &mut io.recv_hdr,
+    );
     io.recv.busy = true;
     let mut ring = uring.lock();
     if !io.armed && (io.drained || io.misses > 0) {
@@ -356,26 +366,13 @@ fn start_send(uring: &Uring, core: &mut Core<Uring>) {
         ..
     } = core;
     let head = sends.front().expect("a head send");
-    let slots = head.slots().remaining();
-    let send = if let [one] = slots {
-        Parked {
-            token: *token,
-            fd: *fd,
-            kind: Kind::Send,
-            ptr: one.base,
-            len: one.len as u32,
-            hdr: std::ptr::null_mut(),
-        }
-    } else {
-        Parked {
-            token: *token,
-            fd: *fd,
-            kind: Kind::Send,
-            ptr: std::ptr::null_mut(),
-            len: 0,
-            hdr: io.send_hdr.get_or_insert_with(Box::default).point_at(slots),
-        }
-    };
+    let send = Parked::of(
+        *token,
+        *fd,
+        Kind::Send,
+        head.slots().remaining(),
+        &mut io.send_hdr,
+    );
     io.send.busy = true;
     let mut ring = uring.lock();
     if io.send_misses == 1 && !io.send_armed {
