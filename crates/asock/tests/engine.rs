@@ -4,12 +4,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
-use std::thread;
-use std::time::{Duration, Instant};
 
-use asock::{AsyncSocket, ExecutionEngine, ReceiveResult, SendResult, SocketState};
+use asock::{AsyncSocket, ExecutionEngine, SendResult, SocketState};
 use common::*;
 
 /// How many of `sockets` each of the engine's workers has.
@@ -91,36 +88,7 @@ fn two_pairs_on_one_worker(
 fn a_slow_callback_does_not_stall_another_socket_of_its_own_worker() {
     let engine = engine_with_threads(2);
     let (a1, b1, a2, b2) = two_pairs_on_one_worker(&engine);
-    let slow_done = Arc::new(AtomicBool::new(false));
-    let (started_tx, started_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel();
-    let flag = Arc::clone(&slow_done);
-    b1.receive(vec![vec![0u8; 1]], move |r, n, _| {
-        let _ = started_tx.send(Instant::now());
-        thread::sleep(Duration::from_secs(1));
-        flag.store(true, SeqCst);
-        let _ = done_tx.send((r, n));
-    })
-    .expect("receive accepted");
-    let (r, _) = send_and_wait(&a1, vec![b"s".to_vec()]);
-    assert_eq!(r, SendResult::Ok);
-    let started = wait_for(&started_rx, "the slow callback to start");
-
-    let (r, _) = send_and_wait(&a2, vec![b"ping".to_vec()]);
-    assert_eq!(r, SendResult::Ok);
-    assert_eq!(receive_exactly(&b2, 4, 8), b"ping");
-    let (r, _) = send_and_wait(&b2, vec![b"pong".to_vec()]);
-    assert_eq!(r, SendResult::Ok);
-    assert_eq!(receive_exactly(&a2, 4, 8), b"pong");
-    let took = started.elapsed();
-    assert!(
-        !slow_done.load(SeqCst),
-        "the round trip on the same worker waited for the slow callback ({took:?})"
-    );
-    assert_eq!(
-        wait_for(&done_rx, "the slow callback"),
-        (ReceiveResult::Ok, 1)
-    );
+    round_trip_while_a_callback_sleeps(&a1, &b1, &a2, &b2);
     // The slow socket works normally afterwards.
     let (r, _) = send_and_wait(&a1, vec![b"t".to_vec()]);
     assert_eq!(r, SendResult::Ok);

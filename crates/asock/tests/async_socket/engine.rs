@@ -11,37 +11,7 @@ fn slow_callback_on_one_socket_does_not_stall_another() {
     let engine = engine_with_threads(2);
     let (a1, b1) = socket_pair(&engine);
     let (a2, b2) = socket_pair(&engine);
-    let slow_done = Arc::new(AtomicBool::new(false));
-    let (started_tx, started_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel();
-    let flag = Arc::clone(&slow_done);
-    b1.receive(vec![vec![0u8; 1]], move |r, n, _| {
-        let _ = started_tx.send(Instant::now());
-        thread::sleep(Duration::from_secs(1));
-        flag.store(true, SeqCst);
-        let _ = done_tx.send((r, n));
-    })
-    .expect("receive accepted");
-    let (r, _) = send_and_wait(&a1, vec![b"s".to_vec()]);
-    assert_eq!(r, SendResult::Ok);
-    let started = wait_for(&started_rx, "the slow callback to start");
-
-    // Round trip on the other pair while the slow callback sleeps.
-    let (r, _) = send_and_wait(&a2, vec![b"ping".to_vec()]);
-    assert_eq!(r, SendResult::Ok);
-    assert_eq!(receive_exactly(&b2, 4, 8), b"ping");
-    let (r, _) = send_and_wait(&b2, vec![b"pong".to_vec()]);
-    assert_eq!(r, SendResult::Ok);
-    assert_eq!(receive_exactly(&a2, 4, 8), b"pong");
-    assert!(
-        !slow_done.load(SeqCst),
-        "the round trip waited for the slow callback ({:?} after it started)",
-        started.elapsed()
-    );
-    assert_eq!(
-        wait_for(&done_rx, "the slow callback"),
-        (ReceiveResult::Ok, 1)
-    );
+    round_trip_while_a_callback_sleeps(&a1, &b1, &a2, &b2);
 }
 
 /// §9 row 15, C11: engine parameters: {5,3} rejected; {3,3} and {0,0} accepted ({0,0} runs

@@ -297,3 +297,50 @@ pub fn assert_same_bytes(got: &[u8], expected: &[u8], what: &str) {
         );
     }
 }
+
+/// Posts a 1-byte receive on `slow_b` whose callback sleeps 1 s, wakes it from `slow_a`, and
+/// while the callback sleeps makes one ping-pong round trip between `a` and `b`. Returns how
+/// long after the slow callback started the round trip finished; fails if the round trip had to
+/// wait for the callback. Afterwards the slow callback has completed with one byte.
+pub fn round_trip_while_a_callback_sleeps(
+    slow_a: &AsyncSocket,
+    slow_b: &AsyncSocket,
+    a: &AsyncSocket,
+    b: &AsyncSocket,
+) -> Duration {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    let slow_done = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let flag = Arc::clone(&slow_done);
+    slow_b
+        .receive(vec![vec![0u8; 1]], move |r, n, _| {
+            let _ = started_tx.send(Instant::now());
+            std::thread::sleep(Duration::from_secs(1));
+            flag.store(true, SeqCst);
+            let _ = done_tx.send((r, n));
+        })
+        .expect("receive accepted");
+    let (r, _) = send_and_wait(slow_a, vec![b"s".to_vec()]);
+    assert_eq!(r, SendResult::Ok);
+    let started = wait_for(&started_rx, "the slow callback to start");
+
+    let (r, _) = send_and_wait(a, vec![b"ping".to_vec()]);
+    assert_eq!(r, SendResult::Ok);
+    assert_eq!(receive_exactly(b, 4, 8), b"ping");
+    let (r, _) = send_and_wait(b, vec![b"pong".to_vec()]);
+    assert_eq!(r, SendResult::Ok);
+    assert_eq!(receive_exactly(a, 4, 8), b"pong");
+    let took = started.elapsed();
+    assert!(
+        !slow_done.load(SeqCst),
+        "the round trip waited for the slow callback ({took:?} after it started)"
+    );
+    assert_eq!(
+        wait_for(&done_rx, "the slow callback"),
+        (ReceiveResult::Ok, 1)
+    );
+    took
+}

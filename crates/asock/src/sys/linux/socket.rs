@@ -50,6 +50,10 @@ use crate::result::{
 use crate::transport::SocketTransport;
 use crate::Transport;
 
+/// What [`SocketIo::admit`] gives: the locked core and the operation, or the refusal and the
+/// operation back.
+type Admitted<'a, D, T> = Result<(MutexGuard<'a, Core<D>>, T), (SubmitErrorKind, T)>;
+
 /// The mutable state of one socket (see the module docs).
 pub(crate) struct Core<D: Driver> {
     /// Lifecycle state, completions to deliver and who delivers them.
@@ -582,7 +586,7 @@ impl<D: Driver> SocketIo<D> {
 
     /// The checks every submission makes before it queues anything: not from inside the
     /// socket's own transport, and only while OPEN (and not broken).
-    fn admit<T>(&self, op: T) -> Result<(MutexGuard<'_, Core<D>>, T), (SubmitErrorKind, T)> {
+    fn admit<T>(&self, op: T) -> Admitted<'_, D, T> {
         let sh = &self.socket;
         if sh.reentered() {
             return Err((SubmitErrorKind::Io(custom::reentered()), op));
