@@ -42,11 +42,6 @@
 //! * [`async_socket_open_async_with_socket_handle`] (c-pal's current form, a `SOCKET_HANDLE`):
 //!   on success the async socket owns the socket and closes it at close or destroy; on failure
 //!   the socket stays the caller's, open.
-#![deny(
-    missing_docs,
-    unsafe_op_in_unsafe_fn,
-    clippy::undocumented_unsafe_blocks
-)]
 #![allow(non_camel_case_types)]
 
 use std::ffi::{c_int, c_void};

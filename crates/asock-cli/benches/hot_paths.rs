@@ -3,6 +3,7 @@
 //! * `receive_completion`: a receive posted before the data arrives, from the peer's write to the
 //!   completion callback (the readiness-to-callback path);
 //! * `open_close`: opening an async socket on a connected transport and closing it.
+#![allow(missing_docs)] // criterion's macros define the undocumented `benches` and `main`
 
 use std::sync::mpsc;
 use std::time::Duration;

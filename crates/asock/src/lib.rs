@@ -47,11 +47,6 @@
 //!
 //! # Example
 //! See [`AsyncSocket`].
-#![deny(
-    missing_docs,
-    unsafe_op_in_unsafe_fn,
-    clippy::undocumented_unsafe_blocks
-)]
 
 pub mod buf;
 mod core;

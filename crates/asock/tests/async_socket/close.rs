@@ -663,10 +663,8 @@ fn open_makes_a_blocking_socket_non_blocking() {
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     assert!(flags >= 0);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) },
-        0
-    );
+    let set = unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) };
+    assert_eq!(set, 0);
     let socket = open_on(&engine, client);
     // SAFETY: as above; the open async socket owns the descriptor now and keeps it open.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
