@@ -1,0 +1,183 @@
+//! Linux: accepting through the engine's event source.
+//!
+//! The listening socket is an async socket opened on the listening transport, used only for
+//! readiness notifications. An accept tries `accept4(2)` at once; when nothing waits it records
+//! its waker and, unless one is pending already, asks for one notification (`In`). The
+//! notification's completion (on an engine worker) accepts until `WouldBlock` or until every
+//! waiting accept has a connection, hands them out in waiting order and asks again if accepts
+//! are still waiting.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
+
+use super::Waiters;
+use crate::engine::ExecutionEngine;
+use crate::future::connect::{create_error, open_error, submit_error};
+use crate::future::fd::Fd;
+use crate::result::{NotifyResult, NotifyType};
+use crate::socket::AsyncSocket;
+use crate::transport::SocketTransport;
+
+type Accepted = io::Result<(SocketTransport, SocketAddr)>;
+
+pub(super) struct Acceptor {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    fd: Fd,
+    /// Open on the listening transport, which it owns (and closes when it is dropped, with the
+    /// last reference to `Shared`: the `Listener`'s, unless a completion holds one for a
+    /// moment).
+    socket: AsyncSocket,
+}
+
+#[derive(Default)]
+struct State {
+    /// Accepted for waiters that were woken and have not taken them yet.
+    ready: VecDeque<Accepted>,
+    waiters: Waiters,
+    /// A readiness notification is pending.
+    armed: bool,
+}
+
+impl Acceptor {
+    pub(super) fn new(engine: &ExecutionEngine, transport: SocketTransport) -> io::Result<Self> {
+        // SAFETY: kept in `Shared` next to the async socket that owns the descriptor, and used
+        // only through `Shared` (so never after that socket is dropped).
+        let fd = unsafe { Fd::of(&transport) }
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "not listening"))?;
+        let socket = AsyncSocket::new(engine).map_err(create_error)?;
+        socket.open_listening(transport).map_err(open_error)?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                fd,
+                socket,
+            }),
+        })
+    }
+
+    pub(super) fn poll_accept(&self, cx: &mut Context<'_>, id: u64) -> Poll<Accepted> {
+        let sh = &self.shared;
+        let mut st = sh.lock();
+        let ready = st.ready.pop_front().or_else(|| sh.accept_now());
+        if let Some(accepted) = ready {
+            st.waiters.remove(id);
+            return Poll::Ready(accepted);
+        }
+        st.waiters.register(id, cx.waker());
+        if let Err(e) = sh.arm(&mut st) {
+            st.waiters.remove(id);
+            return Poll::Ready(Err(e));
+        }
+        Poll::Pending
+    }
+
+    /// An accept future is dropped: if it was woken for a connection it never took, the next
+    /// waiter gets the wake instead.
+    pub(super) fn withdraw(&self, id: u64) {
+        let mut st = self.shared.lock();
+        let was_waiting = st.waiters.remove(id);
+        let wake = if !was_waiting && !st.ready.is_empty() {
+            st.waiters.take(1)
+        } else {
+            Vec::new()
+        };
+        drop(st);
+        wake.into_iter().for_each(|w| w.wake());
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One connection if one is waiting (`None`: `WouldBlock`), or the error of `accept4`.
+    fn accept_now(&self) -> Option<Accepted> {
+        loop {
+            let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+            return match self.fd.sock().accept4(flags) {
+                Ok((socket, peer)) => {
+                    let _ = socket.set_tcp_nodelay(true);
+                    let peer = peer
+                        .as_socket()
+                        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                    Some(Ok((SocketTransport::from_socket(socket), peer)))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                // The connection was reset before it was accepted, or a signal came: next one.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => Some(Err(e)),
+            };
+        }
+    }
+
+    /// Asks for a readiness notification unless one is pending. Called with the lock held:
+    /// the completion runs on an engine thread and waits for the lock.
+    fn arm(self: &Arc<Self>, st: &mut State) -> io::Result<()> {
+        if st.armed {
+            return Ok(());
+        }
+        let me = Arc::downgrade(self);
+        self.socket
+            .notify_io(NotifyType::In, move |r| {
+                if let Some(sh) = Weak::upgrade(&me) {
+                    sh.on_readable(r);
+                }
+            })
+            .map_err(|e| submit_error(e.into_parts().0))?;
+        st.armed = true;
+        Ok(())
+    }
+
+    /// The notification's completion: accept for the waiters, wake them, ask again if needed.
+    fn on_readable(self: &Arc<Self>, r: NotifyResult) {
+        let mut st = self.lock();
+        st.armed = false;
+        if r == NotifyResult::Abandoned {
+            // The listener is closing.
+            return;
+        }
+        // One connection for each waiting accept (at least one: a connection may be there for
+        // an accept that comes later), until none is left.
+        let want = st.waiters.len().max(1);
+        let mut got = 0;
+        while got < want {
+            let Some(accepted) = self.accept_now() else {
+                break;
+            };
+            let failed = accepted.is_err();
+            st.ready.push_back(accepted);
+            got += 1;
+            if failed {
+                break;
+            }
+        }
+        let wake = st.waiters.take(got);
+        if !st.waiters.is_empty() {
+            if let Err(e) = self.arm(&mut st) {
+                // Hand the error to a waiter rather than leave it waiting for nothing.
+                st.ready.push_back(Err(e));
+                let more = st.waiters.take(1);
+                drop(st);
+                more.into_iter().chain(wake).for_each(|w| w.wake());
+                return;
+            }
+        }
+        drop(st);
+        wake.into_iter().for_each(|w| w.wake());
+    }
+}
