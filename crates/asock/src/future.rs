@@ -1,21 +1,34 @@
-//! async/await on top of the callback API: futures that need no runtime, a byte stream for the
-//! tokio / futures I/O traits, and a listener.
+//! async/await on top of the callback API: futures that need no runtime, a TCP byte stream for
+//! the tokio / futures I/O traits, a listener and connects that run on the engine.
 //!
 //! * [`Socket`]: an [`AsyncSocket`] whose [`send`](Socket::send), [`receive`](Socket::receive),
 //!   [`notify`](Socket::notify) and [`close`](Socket::close) return futures. Each future
 //!   resolves to the operation's result **together with the owned buffers**, exactly as the
 //!   callback would have received them.
-//! * `SocketStream` (cargo features `tokio` and/or `futures-io`): a byte stream with an
-//!   internal buffer on each side, implementing `tokio::io::AsyncRead` / `AsyncWrite` /
-//!   `AsyncBufRead` (feature `tokio`) and `futures_io::AsyncRead` / `AsyncWrite` /
-//!   `AsyncBufRead` (feature `futures-io`). It costs one copy per byte each way; see its
-//!   documentation.
-//! * [`Listener`]: accepts connections as [`Socket`]s or `SocketStream`s, from any executor
-//!   ([`Listener::poll_accept`]), and as a `futures_core::Stream` (feature `futures-io`).
+//! * `SocketStream` (cargo features `tokio` and/or `futures-io`): a TCP stream implementing
+//!   `tokio::io::AsyncRead` / `AsyncWrite` / `AsyncBufRead` (feature `tokio`) and
+//!   `futures_io::AsyncRead` / `AsyncWrite` / `AsyncBufRead` (feature `futures-io`), with what a
+//!   user of tokio's `TcpStream` expects (addresses, `TCP_NODELAY`, socket options, owned
+//!   halves, resets reported as errors); see its documentation for how bytes move.
+//! * [`Listener`]: accepts connections as [`Socket`]s or `SocketStream`s with the peer's
+//!   address, from any executor ([`Listener::poll_accept`]), and as a `futures_core::Stream`
+//!   (feature `futures-io`). On Linux accepts and connects run on the engine's event source,
+//!   with no helper thread.
 //! * [`spawn`]: runs a future as a task on the engine's own workers. A completion then wakes
 //!   its task on the worker it ran on, with no hand-off to another thread: the fastest way to
 //!   use these futures (close to the callback API), where another executor pays two thread
 //!   hand-offs per round trip.
+//!
+//! # hyper (and other stream protocols) on asock
+//! Wrap a `SocketStream` in hyper-util's `TokioIo` and hand it to hyper (see
+//! `examples/hyper_server.rs`). The fastest way is to run each connection as a task on the
+//! engine's workers with [`spawn`] (the accept loop too): the receive that brings a request
+//! completes on the connection's worker and polls hyper there at once, and the response goes
+//! straight to the kernel from that poll (a `SocketStream` write sends directly while nothing
+//! is queued), so a request costs no thread hand-off at all. Connections in tokio tasks work the
+//! same but pay a hand-off per request (the completion on an engine worker wakes a task on a
+//! tokio worker), which costs CPU; `asock bench --scenario P5` measures both beside hyper on
+//! tokio's `TcpStream`.
 //!
 //! # Any executor
 //! Completions run on the engine's worker threads. A future here is a oneshot cell that the

@@ -336,7 +336,10 @@ mod like_tokio {
 
     /// A stream on `engine` connected to a plain blocking `TcpStream` (reads bounded by
     /// `WAIT`).
-    fn stream_and_std(engine: &ExecutionEngine, options: StreamOptions) -> (SocketStream, TcpStream) {
+    fn stream_and_std(
+        engine: &ExecutionEngine,
+        options: StreamOptions,
+    ) -> (SocketStream, TcpStream) {
         let (c, s) = transport_pair();
         let stream = SocketStream::open_with(engine, c, options).expect("stream");
         let peer = TcpStream::from(std::os::fd::OwnedFd::from(s.into_socket().unwrap()));
@@ -408,7 +411,9 @@ mod like_tokio {
                 peer.write_all(b"last words").unwrap();
                 drop(peer);
                 let mut got = Vec::new();
-                s.read_to_end(&mut got).await.expect("no error: an orderly close");
+                s.read_to_end(&mut got)
+                    .await
+                    .expect("no error: an orderly close");
                 assert_eq!(got, b"last words");
                 // The first writes may still be taken by the kernel; the peer's reset makes a
                 // later one fail, within a few writes, never hanging.
@@ -444,22 +449,32 @@ mod like_tokio {
                 let (r, mut w) = s.into_split();
                 w.write_all(&data).await.unwrap();
                 drop(w); // no flush, no shutdown: the drop shuts down once all is sent
-                // The read half keeps the socket open; the peer still gets end of stream.
+                         // The read half keeps the socket open; the peer still gets end of stream.
                 let got = reader.join().unwrap();
-                assert!(got == data, "{} of {n} bytes, or different bytes", got.len());
+                assert!(
+                    got == data,
+                    "{} of {n} bytes, or different bytes",
+                    got.len()
+                );
                 drop(r);
             } else {
                 s.write_all(&data).await.unwrap();
                 drop(s);
                 let got = reader.join().unwrap();
-                assert!(got == data, "{} of {n} bytes, or different bytes", got.len());
+                assert!(
+                    got == data,
+                    "{} of {n} bytes, or different bytes",
+                    got.len()
+                );
             }
         });
     }
 
     #[test]
     fn dropping_a_stream_without_flush_delivers_all_300000_bytes_then_end_of_stream() {
-        bounded("300,000 bytes", || drop_unflushed(pattern(300_000, 1), false));
+        bounded("300,000 bytes", || {
+            drop_unflushed(pattern(300_000, 1), false)
+        });
     }
 
     #[test]
@@ -579,7 +594,12 @@ mod like_tokio {
                     got.extend_from_slice(&chunk[..n]);
                     s.consume(n);
                 }
-                assert!(got == data, "{} of {} bytes, or different", got.len(), data.len());
+                assert!(
+                    got == data,
+                    "{} of {} bytes, or different",
+                    got.len(),
+                    data.len()
+                );
             });
             writer.join().unwrap();
         });
@@ -609,7 +629,8 @@ mod like_tokio {
         // Many writes while the peer does not read: some go straight to the kernel, the rest
         // wait in the write buffer; all arrive in order.
         bounded("order", || {
-            let (mut s, mut peer) = stream_and_std(&engine(), StreamOptions::new().write_buffer(4096));
+            let (mut s, mut peer) =
+                stream_and_std(&engine(), StreamOptions::new().write_buffer(4096));
             let reader = thread::spawn(move || {
                 thread::sleep(QUIET);
                 let mut got = Vec::new();

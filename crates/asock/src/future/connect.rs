@@ -387,6 +387,10 @@ pub(crate) fn open_error(e: OpenError) -> io::Error {
 }
 
 /// A refused submission as an I/O error.
+#[cfg_attr(
+    all(windows, not(any(feature = "tokio", feature = "futures-io"))),
+    allow(dead_code)
+)]
 pub(crate) fn submit_error(kind: crate::SubmitErrorKind) -> io::Error {
     use crate::SubmitErrorKind as K;
     match kind {

@@ -27,6 +27,10 @@ impl Fd {
 
     /// The socket, borrowed, for `socket2`'s calls (options, addresses, `send`, `recv`,
     /// `shutdown`).
+    #[cfg_attr(
+        all(windows, not(any(feature = "tokio", feature = "futures-io"))),
+        allow(dead_code)
+    )]
     pub(crate) fn sock(&self) -> socket2::SockRef<'_> {
         socket2::SockRef::from(self)
     }

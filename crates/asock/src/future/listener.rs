@@ -300,6 +300,7 @@ impl Waiters {
         self.list.drain(..n).map(|(_, w)| w).collect()
     }
 
+    #[cfg(target_os = "linux")]
     fn len(&self) -> usize {
         self.list.len()
     }

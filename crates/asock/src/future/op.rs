@@ -87,6 +87,7 @@ impl<T> Cell<T> {
     /// Makes a cell whose value was taken ready for the next operation, when nobody else holds
     /// it any more (the completion that filled it has been dropped): saves an allocation per
     /// operation. Otherwise, or when no value was taken, a fresh cell.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
     pub(crate) fn reuse(cell: &mut Arc<Self>) {
         match Arc::get_mut(cell) {
             Some(this) => {

@@ -38,11 +38,16 @@ pub struct StreamOptions {
 }
 
 impl StreamOptions {
-    /// The defaults: a 4 KiB read buffer that grows up to 64 KiB, a write buffer of at most
+    /// The defaults: a 256-byte read buffer that grows up to 64 KiB, a write buffer of at most
     /// 64 KiB, `TCP_NODELAY` on.
+    ///
+    /// The read buffer starts small because it is what a connection waiting for data holds
+    /// (an idle keep-alive connection of a server waits all the time): it only has to catch
+    /// the first bytes, since a read that filled it is followed by reads straight into the
+    /// caller's buffer (Linux), and it doubles while receives fill it.
     pub const fn new() -> Self {
         Self {
-            read_buffer: 4 * 1024,
+            read_buffer: 256,
             max_read_buffer: 64 * 1024,
             write_buffer: 64 * 1024,
             nodelay: true,

@@ -5,7 +5,9 @@ use std::mem;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use super::write::{is_reset, Shared};
+#[cfg(target_os = "linux")]
+use super::write::is_reset;
+use super::write::Shared;
 use super::StreamOptions;
 use crate::future::connect::submit_error;
 use crate::future::op::Cell;

@@ -9,7 +9,7 @@ use std::io;
 use std::mem;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::StreamOptions;
@@ -162,9 +162,13 @@ impl Shared {
         // The kernel took `sent` bytes (it is full now): stage what follows, up to the room.
         let room = st.capacity.saturating_sub(st.staged.len());
         if room == 0 {
+            if sent > 0 {
+                return Poll::Ready(Ok(sent));
+            }
             st.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
+        let before = st.staged.len();
         let mut skip = sent;
         let mut taken = 0;
         for b in bufs {
@@ -182,9 +186,14 @@ impl Shared {
         }
         if !st.in_flight {
             self.submit(&mut st);
-            if let (Some(kind), 0) = (st.failed, sent) {
-                // Nothing of this write left: report it instead of accepting the bytes.
-                return Poll::Ready(Err(failed(kind)));
+            if let Some(kind) = st.failed {
+                // Refused: report only what the kernel took, or the error.
+                st.staged.truncate(before);
+                return Poll::Ready(if sent > 0 {
+                    Ok(sent)
+                } else {
+                    Err(failed(kind))
+                });
             }
         }
         Poll::Ready(Ok(sent + taken))
@@ -374,7 +383,7 @@ impl Shared {
     fn linger(self: &Arc<Self>) {
         #[cfg(target_os = "linux")]
         {
-            let weak: Weak<Self> = Arc::downgrade(self);
+            let weak = Arc::downgrade(self);
             let engine = self.socket.engine().clone();
             engine.sys().after(
                 DROP_LINGER,
