@@ -80,7 +80,7 @@ impl Socket {
     /// # use asock::{future::{Listener, Socket}, ExecutionEngine};
     /// # use std::time::Duration;
     /// # let engine = ExecutionEngine::new(None).unwrap();
-    /// let listener = Listener::bind(&engine, "127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let listener = Listener::bind(&engine, "127.0.0.1:0").unwrap();
     /// let port = listener.local_addr().unwrap().port();
     /// futures::executor::block_on(async {
     ///     let client = Socket::connect(&engine, "127.0.0.1", port, Duration::from_secs(5));
