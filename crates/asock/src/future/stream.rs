@@ -140,8 +140,9 @@ impl Default for StreamOptions {
 ///
 /// # Errors
 /// A connection reset by the peer reads as an error of kind [`io::ErrorKind::ConnectionReset`]
-/// (then end of stream), the peer's orderly close as end of stream (`Ok(0)`). A write after the
-/// connection failed reports [`io::ErrorKind::BrokenPipe`] or
+/// (then end of stream), the peer's orderly close as end of stream (`Ok(0)`); on Windows,
+/// whose backend keeps no error for a failed receive, a reset reads as end of stream. A write
+/// after the connection failed reports [`io::ErrorKind::BrokenPipe`] or
 /// [`io::ErrorKind::ConnectionReset`], and so does every later write and flush.
 ///
 /// # Flushing, shutting down, dropping

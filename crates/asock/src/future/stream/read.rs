@@ -135,16 +135,19 @@ impl ReadSide {
             return Poll::Ready(Ok(0));
         }
         #[cfg(target_os = "linux")]
-        if self.buffered() == 0 && !self.in_flight && !self.eof && self.maybe_more {
-            if want >= self.capacity {
-                match self.direct(shared, |sock| dst.recv_from(sock)) {
-                    Some(Ok(n)) => {
-                        self.maybe_more = n == want;
-                        return Poll::Ready(Ok(n));
-                    }
-                    Some(Err(e)) => return Poll::Ready(Err(e)),
-                    None => {}
+        if self.buffered() == 0
+            && !self.in_flight
+            && !self.eof
+            && self.maybe_more
+            && want >= self.capacity
+        {
+            match self.direct(shared, |sock| dst.recv_from(sock)) {
+                Some(Ok(n)) => {
+                    self.maybe_more = n == want;
+                    return Poll::Ready(Ok(n));
                 }
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => {}
             }
         }
         let src = ready!(self.poll_fill(shared, cx))?;
