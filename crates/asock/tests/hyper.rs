@@ -100,6 +100,15 @@ fn start(kind: Server, n: usize, rt: &tokio::runtime::Runtime, served: &Arc<Serv
     addr
 }
 
+/// The servers' tokio runtime: 2 workers, as tokio-mt(2) in `asock bench`.
+fn tokio_mt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Reads one whole hello response.
 async fn read_response(c: &mut tokio::net::TcpStream, buf: &mut [u8]) {
     let mut have = 0;
@@ -119,11 +128,7 @@ fn keep_alive_clients_that_disconnect_cause_no_server_error() {
     const ROUNDS: usize = 3;
     for kind in [Server::EngineTasks, Server::TokioTasks, Server::Tokio] {
         let (errors, finished) = bounded("hyper", move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio_mt();
             let served = Arc::new(Served::default());
             let addr = start(kind, CONNECTIONS * ROUNDS, &rt, &served);
             let client = tokio::runtime::Builder::new_current_thread()
@@ -194,11 +199,7 @@ fn idle_memory_child() {
         Ok("tokio") => Server::Tokio,
         _ => return,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio_mt();
     let served = Arc::new(Served::default());
     let addr = start(kind, IDLE + 1, &rt, &served);
     // Warm up (one connection, so first-use allocations are not counted), then measure.

@@ -271,13 +271,26 @@ fn next_waiter_id() -> u64 {
     NEXT.fetch_add(1, Relaxed)
 }
 
-/// The accepts waiting for a connection, in arrival order, each with its waker.
+/// A connection accepted (as a connected transport) with the peer's address, or the error of
+/// `accept`.
+type Accepted = io::Result<(SocketTransport, SocketAddr)>;
+
+/// The accepts waiting for a connection, in arrival order, each with its waker, and the
+/// connections accepted for accepts that were woken and have not taken them yet.
 #[derive(Default)]
-struct Waiters {
+struct Queue {
+    ready: VecDeque<Accepted>,
     list: VecDeque<(u64, Waker)>,
 }
 
-impl Waiters {
+impl Queue {
+    /// A connection for waiter `id`, if one is ready (`id` then waits no more).
+    fn take_ready(&mut self, id: u64) -> Option<Accepted> {
+        let accepted = self.ready.pop_front()?;
+        self.remove(id);
+        Some(accepted)
+    }
+
     /// Records (or refreshes) the waker of waiter `id`.
     fn register(&mut self, id: u64, waker: &Waker) {
         match self.list.iter_mut().find(|(i, _)| *i == id) {
@@ -294,18 +307,41 @@ impl Waiters {
         self.list.len() != before
     }
 
-    /// Takes the wakers of the `n` longest-waiting accepts (to wake once the lock is released).
+    /// The accept future of waiter `id` is dropped: if it was woken for a connection it never
+    /// took, the next waiter gets the wake instead (returned, to wake once the lock is
+    /// released).
+    fn withdraw(&mut self, id: u64) -> Vec<Waker> {
+        let was_waiting = self.remove(id);
+        if !was_waiting && !self.ready.is_empty() {
+            self.take(1)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Adds accepted connections and takes the wakers of as many of the longest-waiting
+    /// accepts (to wake once the lock is released).
+    fn deliver(&mut self, accepted: impl IntoIterator<Item = Accepted>) -> Vec<Waker> {
+        let before = self.ready.len();
+        self.ready.extend(accepted);
+        self.take(self.ready.len() - before)
+    }
+
     fn take(&mut self, n: usize) -> Vec<Waker> {
         let n = n.min(self.list.len());
         self.list.drain(..n).map(|(_, w)| w).collect()
     }
 
     #[cfg(target_os = "linux")]
-    fn len(&self) -> usize {
+    fn waiting(&self) -> usize {
         self.list.len()
     }
 
     fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
+}
+
+fn wake_all(wakers: Vec<Waker>) {
+    wakers.into_iter().for_each(Waker::wake);
 }

@@ -7,21 +7,18 @@
 //! waiting accept has a connection, hands them out in waiting order and asks again if accepts
 //! are still waiting.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 
-use super::Waiters;
+use super::{wake_all, Accepted, Queue};
 use crate::engine::ExecutionEngine;
 use crate::future::connect::{create_error, open_error, submit_error};
 use crate::future::fd::Fd;
 use crate::result::{NotifyResult, NotifyType};
 use crate::socket::AsyncSocket;
 use crate::transport::SocketTransport;
-
-type Accepted = io::Result<(SocketTransport, SocketAddr)>;
 
 pub(super) struct Acceptor {
     shared: Arc<Shared>,
@@ -38,9 +35,7 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    /// Accepted for waiters that were woken and have not taken them yet.
-    ready: VecDeque<Accepted>,
-    waiters: Waiters,
+    queue: Queue,
     /// A readiness notification is pending.
     armed: bool,
 }
@@ -65,31 +60,24 @@ impl Acceptor {
     pub(super) fn poll_accept(&self, cx: &mut Context<'_>, id: u64) -> Poll<Accepted> {
         let sh = &self.shared;
         let mut st = sh.lock();
-        let ready = st.ready.pop_front().or_else(|| sh.accept_now());
-        if let Some(accepted) = ready {
-            st.waiters.remove(id);
+        if let Some(accepted) = st.queue.take_ready(id) {
             return Poll::Ready(accepted);
         }
-        st.waiters.register(id, cx.waker());
+        if let Some(accepted) = sh.accept_now() {
+            st.queue.remove(id);
+            return Poll::Ready(accepted);
+        }
+        st.queue.register(id, cx.waker());
         if let Err(e) = sh.arm(&mut st) {
-            st.waiters.remove(id);
+            st.queue.remove(id);
             return Poll::Ready(Err(e));
         }
         Poll::Pending
     }
 
-    /// An accept future is dropped: if it was woken for a connection it never took, the next
-    /// waiter gets the wake instead.
     pub(super) fn withdraw(&self, id: u64) {
-        let mut st = self.shared.lock();
-        let was_waiting = st.waiters.remove(id);
-        let wake = if !was_waiting && !st.ready.is_empty() {
-            st.waiters.take(1)
-        } else {
-            Vec::new()
-        };
-        drop(st);
-        wake.into_iter().for_each(|w| w.wake());
+        let wake = self.shared.lock().queue.withdraw(id);
+        wake_all(wake);
     }
 }
 
@@ -153,31 +141,26 @@ impl Shared {
         }
         // One connection for each waiting accept (at least one: a connection may be there for
         // an accept that comes later), until none is left.
-        let want = st.waiters.len().max(1);
-        let mut got = 0;
-        while got < want {
-            let Some(accepted) = self.accept_now() else {
+        let want = st.queue.waiting().max(1);
+        let mut accepted = Vec::new();
+        while accepted.len() < want {
+            let Some(one) = self.accept_now() else {
                 break;
             };
-            let failed = accepted.is_err();
-            st.ready.push_back(accepted);
-            got += 1;
+            let failed = one.is_err();
+            accepted.push(one);
             if failed {
                 break;
             }
         }
-        let wake = st.waiters.take(got);
-        if !st.waiters.is_empty() {
+        let mut wake = st.queue.deliver(accepted);
+        if !st.queue.is_empty() {
             if let Err(e) = self.arm(&mut st) {
                 // Hand the error to a waiter rather than leave it waiting for nothing.
-                st.ready.push_back(Err(e));
-                let more = st.waiters.take(1);
-                drop(st);
-                more.into_iter().chain(wake).for_each(|w| w.wake());
-                return;
+                wake.extend(st.queue.deliver([Err(e)]));
             }
         }
         drop(st);
-        wake.into_iter().for_each(|w| w.wake());
+        wake_all(wake);
     }
 }

@@ -6,22 +6,19 @@
 //! condition variable. After the `Listener` is dropped, the thread ends, and closes the
 //! listening socket, within one slice.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::Waiters;
+use super::{wake_all, Accepted, Queue};
 use crate::engine::ExecutionEngine;
 use crate::transport::{AcceptError, SocketTransport};
 
 /// How long the helper thread blocks in one `accept` before it looks whether the listener is
 /// still wanted; it bounds how long the listening socket outlives a dropped listener.
 const ACCEPT_SLICE: Duration = Duration::from_millis(50);
-
-type Accepted = io::Result<(SocketTransport, SocketAddr)>;
 
 pub(super) struct Acceptor {
     shared: Arc<Shared>,
@@ -35,8 +32,7 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    ready: VecDeque<Accepted>,
-    waiters: Waiters,
+    queue: Queue,
     thread_started: bool,
     /// The listener was dropped.
     dropped: bool,
@@ -55,18 +51,17 @@ impl Acceptor {
 
     pub(super) fn poll_accept(&self, cx: &mut Context<'_>, id: u64) -> Poll<Accepted> {
         let mut st = self.shared.lock();
-        if let Some(accepted) = st.ready.pop_front() {
-            st.waiters.remove(id);
+        if let Some(accepted) = st.queue.take_ready(id) {
             return Poll::Ready(accepted);
         }
-        st.waiters.register(id, cx.waker());
+        st.queue.register(id, cx.waker());
         if !st.thread_started {
             let shared = Arc::clone(&self.shared);
             let started = std::thread::Builder::new()
                 .name("asock-accept".into())
                 .spawn(move || shared.run());
             if let Err(e) = started {
-                st.waiters.remove(id);
+                st.queue.remove(id);
                 return Poll::Ready(Err(e));
             }
             st.thread_started = true;
@@ -76,15 +71,8 @@ impl Acceptor {
     }
 
     pub(super) fn withdraw(&self, id: u64) {
-        let mut st = self.shared.lock();
-        let was_waiting = st.waiters.remove(id);
-        let wake = if !was_waiting && !st.ready.is_empty() {
-            st.waiters.take(1)
-        } else {
-            Vec::new()
-        };
-        drop(st);
-        wake.into_iter().for_each(|w| w.wake());
+        let wake = self.shared.lock().queue.withdraw(id);
+        wake_all(wake);
     }
 }
 
@@ -99,7 +87,7 @@ impl Shared {
         loop {
             // Sleep until the listener is dropped or an accept waits (every connection in
             // `ready` is for an accept already woken).
-            while !(st.dropped || !st.waiters.is_empty()) {
+            while !(st.dropped || !st.queue.is_empty()) {
                 st = self.wanted.wait(st).unwrap_or_else(|e| e.into_inner());
             }
             if st.dropped {
@@ -122,10 +110,9 @@ impl Shared {
                 // Nobody will take it: close it now.
                 return;
             }
-            st.ready.push_back(accepted);
-            let wake = st.waiters.take(1);
+            let wake = st.queue.deliver([accepted]);
             drop(st);
-            wake.into_iter().for_each(|w| w.wake());
+            wake_all(wake);
             st = self.lock();
         }
     }
@@ -142,7 +129,7 @@ impl Drop for Acceptor {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
         st.dropped = true;
-        st.waiters = Waiters::default();
+        st.queue = Queue::default();
         drop(st);
         self.shared.wanted.notify_all();
     }
