@@ -87,7 +87,7 @@ impl Shared {
         loop {
             // Sleep until the listener is dropped or an accept waits (every connection in
             // `ready` is for an accept already woken).
-            while !(st.dropped || !st.queue.is_empty()) {
+            while !st.dropped && st.queue.is_empty() {
                 st = self.wanted.wait(st).unwrap_or_else(|e| e.into_inner());
             }
             if st.dropped {
