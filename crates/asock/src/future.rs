@@ -1,7 +1,7 @@
 //! async/await on top of the callback API: futures that need no runtime, a TCP byte stream for
 //! the tokio / futures I/O traits, a listener and connects that run on the engine.
 //!
-//! * [`Socket`]: an [`AsyncSocket`] whose [`send`](Socket::send), [`receive`](Socket::receive),
+//! * [`Socket`]: an [`AsyncSocket`](crate::AsyncSocket) whose [`send`](Socket::send), [`receive`](Socket::receive),
 //!   [`notify`](Socket::notify) and [`close`](Socket::close) return futures. Each future
 //!   resolves to the operation's result **together with the owned buffers**, exactly as the
 //!   callback would have received them.
@@ -32,7 +32,7 @@
 //!
 //! # Any executor
 //! Completions run on the engine's worker threads. A future here is a oneshot cell that the
-//! completion callback fills, waking the task's [`Waker`]; nothing else crosses over. So the
+//! completion callback fills, waking the task's [`Waker`](std::task::Waker); nothing else crosses over. So the
 //! futures work under tokio (multi-thread or current-thread), `futures::executor`, smol or a
 //! hand-written executor, and they never block the thread that polls them.
 //!

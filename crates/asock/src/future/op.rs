@@ -174,7 +174,7 @@ impl<T, E> Drop for OpFuture<T, E> {
 // ---------------------------------------------------------------------------------------------
 // The futures
 
-/// The future of [`Socket::send`]: the result and the buffers, or the rejection (holding the
+/// The future of [`Socket::send`](super::Socket::send): the result and the buffers, or the rejection (holding the
 /// buffers).
 #[must_use = "the send is submitted already; the future only waits for its result"]
 pub struct SendFuture<B> {
@@ -204,7 +204,7 @@ impl<B> fmt::Debug for SendFuture<B> {
     }
 }
 
-/// The future of [`Socket::receive`]: the result, the number of bytes received and the
+/// The future of [`Socket::receive`](super::Socket::receive): the result, the number of bytes received and the
 /// buffers, or the rejection (holding the buffers).
 #[must_use = "the receive is submitted already; dropping the future loses the data it receives"]
 pub struct ReceiveFuture<B> {
@@ -234,7 +234,7 @@ impl<B> fmt::Debug for ReceiveFuture<B> {
     }
 }
 
-/// The future of [`Socket::notify`].
+/// The future of [`Socket::notify`](super::Socket::notify).
 #[must_use = "futures do nothing unless awaited"]
 pub struct NotifyFuture {
     pub(super) op: OpFuture<NotifyResult, SubmitError<()>>,
@@ -253,7 +253,7 @@ impl fmt::Debug for NotifyFuture {
     }
 }
 
-/// The future of [`Socket::close`]: resolves once the socket is CLOSED.
+/// The future of [`Socket::close`](super::Socket::close): resolves once the socket is CLOSED.
 #[must_use = "the close has started already; the future only waits for it"]
 pub struct CloseFuture {
     pub(super) op: OpFuture<(), std::convert::Infallible>,

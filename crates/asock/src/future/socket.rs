@@ -19,7 +19,7 @@ use crate::transport::SocketTransport;
 ///
 /// Create it with [`new`](Self::new) and [`open`](Self::open) it on a connected
 /// [`SocketTransport`], or in one step with [`open_on`](Self::open_on),
-/// [`connect`](Self::connect) or [`Listener::accept`]. The callback API stays available through
+/// [`connect`](Self::connect) or [`Listener::accept`](super::Listener::accept). The callback API stays available through
 /// [`as_async_socket`](Self::as_async_socket).
 ///
 /// # Dropping
@@ -28,7 +28,7 @@ use crate::transport::SocketTransport;
 /// complete `Abandoned` there and their buffers are dropped there.
 ///
 /// # Example
-/// See the [module documentation](self).
+/// See the [module documentation](super).
 pub struct Socket {
     inner: Arc<AsyncSocket>,
 }
@@ -174,7 +174,7 @@ impl Socket {
 
     /// Receives into `bufs`, filled in order; resolves as soon as at least one byte arrived, to
     /// the result, the number of bytes and the buffers (see [`AsyncSocket::receive`]). The peer
-    /// closing gives [`ReceiveResult::Abandoned`] with 0 bytes, after its data.
+    /// closing gives [`ReceiveResult::Abandoned`](crate::ReceiveResult::Abandoned) with 0 bytes, after its data.
     ///
     /// The receive is submitted by this call, before the future is polled.
     ///
