@@ -69,12 +69,12 @@ async fn client(
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let messages: usize = std::env::args().nth(1).map_or(Ok(5), |s| s.parse())?;
     let engine = ExecutionEngine::new(None)?;
-    let listener = Listener::bind(&engine, "127.0.0.1:0".parse()?)?;
+    let listener = Listener::bind(&engine, "127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     println!("listening on 127.0.0.1:{port}");
 
     let server = tokio::spawn(async move {
-        let socket = listener.accept().await?;
+        let (socket, _peer) = listener.accept().await?;
         println!("server: accepted a connection");
         serve(socket).await
     });

@@ -14,7 +14,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Echoes one connection until the client closes.
 async fn serve(listener: Listener) -> Result<usize, Error> {
-    let socket = listener.accept().await?;
+    let (socket, _peer) = listener.accept().await?;
     let mut echoed = 0;
     loop {
         let (result, n, mut bufs) = socket.receive(vec![vec![0u8; 4096]]).await?;
@@ -61,7 +61,7 @@ async fn client(socket: &Socket, messages: usize) -> Result<(), Error> {
 fn main() -> Result<(), Error> {
     let messages: usize = std::env::args().nth(1).map_or(Ok(5), |s| s.parse())?;
     let engine = ExecutionEngine::new(None)?;
-    let listener = Listener::bind(&engine, "127.0.0.1:0".parse()?)?;
+    let listener = Listener::bind(&engine, "127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     println!("listening on 127.0.0.1:{port}");
     let server = std::thread::spawn(move || block_on(serve(listener)));

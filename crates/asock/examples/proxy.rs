@@ -19,7 +19,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The upstream server: one connection, each line answered in upper case until end of stream.
 async fn upstream(listener: Listener) -> Result<usize, Error> {
-    let stream = listener.accept_stream().await?;
+    let (stream, _peer) = listener.accept_stream().await?;
     let mut lines = Framed::new(stream, LinesCodec::new());
     let mut answered = 0;
     while let Some(line) = lines.next().await {
@@ -36,7 +36,7 @@ async fn proxy(
     engine: ExecutionEngine,
     upstream_port: u16,
 ) -> Result<(u64, u64), Error> {
-    let mut client = listener.accept_stream().await?;
+    let (mut client, _peer) = listener.accept_stream().await?;
     let mut server = SocketStream::connect(&engine, "127.0.0.1", upstream_port, TIMEOUT).await?;
     // Copies each way; when one side ends, shuts the other down for writing (half-close).
     Ok(tokio::io::copy_bidirectional(&mut client, &mut server).await?)
@@ -47,9 +47,9 @@ async fn main() -> Result<(), Error> {
     let count: usize = std::env::args().nth(1).map_or(Ok(10), |s| s.parse())?;
     let engine = ExecutionEngine::new(None)?;
 
-    let upstream_listener = Listener::bind(&engine, "127.0.0.1:0".parse()?)?;
+    let upstream_listener = Listener::bind(&engine, "127.0.0.1:0")?;
     let upstream_port = upstream_listener.local_addr()?.port();
-    let proxy_listener = Listener::bind(&engine, "127.0.0.1:0".parse()?)?;
+    let proxy_listener = Listener::bind(&engine, "127.0.0.1:0")?;
     let proxy_port = proxy_listener.local_addr()?.port();
     println!("upstream on 127.0.0.1:{upstream_port}, proxy on 127.0.0.1:{proxy_port}");
     let upstream = tokio::spawn(upstream(upstream_listener));

@@ -91,7 +91,7 @@ fn start(ctx: &Ctx, kind: Server, n: usize, served: &Arc<Served>) -> Result<Sock
             let engine = ctx.engine.clone();
             let accept = async move {
                 for _ in 0..n {
-                    let Ok(s) = l.accept_stream().await else {
+                    let Ok((s, _peer)) = l.accept_stream().await else {
                         break;
                     };
                     served.accepted.fetch_add(1, Relaxed);

@@ -1,56 +1,160 @@
-//! `SocketStream`: a byte stream over a [`Socket`] for the poll-based I/O traits.
+//! `SocketStream`: a TCP byte stream over an async socket for the poll-based I/O traits.
 
 use std::fmt;
 use std::io;
-use std::mem;
-use std::net::Shutdown;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{ready, Context, Poll, Waker};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{connect_transport, Cell, Connect, Socket};
+use super::connect::Connect;
+use super::fd::Fd;
+use super::Socket;
+use crate::core::state::SocketState;
 use crate::engine::ExecutionEngine;
-use crate::result::{ReceiveResult, SendResult, SubmitErrorKind};
-use crate::socket::AsyncSocket;
 use crate::transport::SocketTransport;
 
-/// Default size of the read buffer and of the write buffer.
-const DEFAULT_CAPACITY: usize = 64 * 1024;
+mod io_impls;
+mod read;
+mod write;
 
-/// A byte stream over an async socket, for the poll-based I/O traits: `tokio::io::AsyncRead`,
-/// `AsyncWrite` and `AsyncBufRead` (cargo feature `tokio`), and `futures_io::AsyncRead`,
-/// `AsyncWrite` and `AsyncBufRead` (cargo feature `futures-io`). With it, crates written for
-/// those traits (codecs, TLS, HTTP) run over asock.
+use read::ReadSide;
+use write::Shared;
+
+/// Buffer sizes and options of a [`SocketStream`], given where a stream is made:
+/// [`SocketStream::open_with`], [`SocketStream::connect_with`],
+/// [`Listener::accept_stream_with`](super::Listener::accept_stream_with).
 ///
-/// # What it costs
-/// **An internal buffer on each side, and one copy of every byte.** The operating system keeps
-/// using a buffer after the call that submitted it returns, but the traits lend the caller's
-/// buffer only for the duration of one `poll_read` / `poll_write`. So the stream owns two
-/// buffers (64 KiB each by default, see [`with_capacity`](Self::with_capacity)):
-/// * reading: one receive at a time into the read buffer; `poll_read` copies out of it;
-/// * writing: `poll_write` copies into the write buffer and returns `Ready(n)` at once; the
-///   stream keeps at most one send in flight, and the bytes written meanwhile wait in the write
-///   buffer and go out in one send as soon as the previous one completes (from the completion,
-///   without waiting for the next poll). When the write buffer is full, `poll_write` returns
-///   `Pending` until a send completes: at most two buffers' worth of bytes are outstanding.
+/// ```
+/// use asock::future::StreamOptions;
+/// let options = StreamOptions::new().read_buffer(16 * 1024).write_buffer(256 * 1024);
+/// assert_eq!(options.read_buffer_size(), 16 * 1024);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamOptions {
+    read_buffer: usize,
+    max_read_buffer: usize,
+    write_buffer: usize,
+    nodelay: bool,
+}
+
+impl StreamOptions {
+    /// The defaults: a 256-byte read buffer that grows up to 64 KiB, a write buffer of at most
+    /// 64 KiB, `TCP_NODELAY` on.
+    ///
+    /// The read buffer starts small because it is what a connection waiting for data holds
+    /// (an idle keep-alive connection of a server waits all the time): it only has to catch
+    /// the first bytes, since a read that filled it is followed by reads straight into the
+    /// caller's buffer (Linux), and it doubles while receives fill it.
+    pub const fn new() -> Self {
+        Self {
+            read_buffer: 256,
+            max_read_buffer: 64 * 1024,
+            write_buffer: 64 * 1024,
+            nodelay: true,
+        }
+    }
+
+    /// The read buffer's first size (at least 1): what a receive waiting for data holds,
+    /// hence most of what an idle connection costs. It doubles, up to
+    /// [`max_read_buffer`](Self::max_read_buffer), each time a receive fills it, and halves
+    /// again after receives that use less than half of it. Raised to the maximum if above it.
+    pub const fn read_buffer(mut self, bytes: usize) -> Self {
+        self.read_buffer = if bytes == 0 { 1 } else { bytes };
+        if self.max_read_buffer < self.read_buffer {
+            self.max_read_buffer = self.read_buffer;
+        }
+        self
+    }
+
+    /// The largest the read buffer grows to (at least its first size).
+    pub const fn max_read_buffer(mut self, bytes: usize) -> Self {
+        self.max_read_buffer = if bytes < self.read_buffer {
+            self.read_buffer
+        } else {
+            bytes
+        };
+        self
+    }
+
+    /// The most bytes that wait in the write buffer (at least 1), where bytes go that the
+    /// kernel's send buffer cannot take at once: `poll_write` returns `Pending` while it is
+    /// full. It is allocated only when needed, and released when it was larger than the read
+    /// buffer's first size and is empty again.
+    pub const fn write_buffer(mut self, bytes: usize) -> Self {
+        self.write_buffer = if bytes == 0 { 1 } else { bytes };
+        self
+    }
+
+    /// Whether `TCP_NODELAY` is set (default `true`; see [`SocketStream::set_nodelay`]).
+    pub const fn nodelay(mut self, on: bool) -> Self {
+        self.nodelay = on;
+        self
+    }
+
+    /// The read buffer's first size.
+    pub const fn read_buffer_size(&self) -> usize {
+        self.read_buffer
+    }
+
+    /// The read buffer's largest size.
+    pub const fn max_read_buffer_size(&self) -> usize {
+        self.max_read_buffer
+    }
+
+    /// The write buffer's largest size.
+    pub const fn write_buffer_size(&self) -> usize {
+        self.write_buffer
+    }
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A TCP byte stream over an async socket, for the poll-based I/O traits:
+/// `tokio::io::AsyncRead`, `AsyncWrite` and `AsyncBufRead` (cargo feature `tokio`), and
+/// `futures_io::AsyncRead`, `AsyncWrite` and `AsyncBufRead` (cargo feature `futures-io`). With
+/// it, crates written for those traits (hyper, tokio-rustls, codecs) run over asock, on any
+/// executor, like tokio's `TcpStream`: [`peer_addr`](Self::peer_addr),
+/// [`local_addr`](Self::local_addr), [`set_nodelay`](Self::set_nodelay) (`TCP_NODELAY` is on
+/// by default), the other options through [`socket2`](Self::socket2), and
+/// [`into_split`](Self::into_split) into halves for two tasks.
 ///
-/// The futures API of [`Socket`] moves owned buffers instead and copies nothing.
+/// # How bytes move
+/// The traits lend the caller's buffer only for one call, while the engine keeps using a
+/// buffer until its operation completes, so the stream owns a buffer on each side; on Linux it
+/// also makes the non-blocking system calls itself where that saves a copy or a wake-up:
+/// * **writing** (Linux): `poll_write` sends straight from the caller's bytes
+///   (`sendmsg(2)`, non-blocking) while nothing waits in the write buffer, and returns what
+///   the kernel took: no copy, no completion to wait for, and `poll_flush` has nothing to do.
+///   What the kernel cannot take at once is copied into the write buffer and sent by the engine
+///   when the socket is writable again, and later writes queue behind it, so the order holds.
+///   While the write buffer is full (see [`StreamOptions::write_buffer`]), `poll_write` returns
+///   `Pending`. On Windows every write goes through the write buffer and the engine.
+/// * **reading**: a read that finds no data hands the engine a receive into the read buffer (a
+///   small one: see [`StreamOptions::read_buffer`]), and `poll_read` copies out of it once it
+///   completes. After a read that filled its buffer, where more is likely waiting, the next read
+///   (Linux) first tries `recv(2)` straight into the caller's buffer.
+///
+/// # Errors
+/// A connection reset by the peer reads as an error of kind [`io::ErrorKind::ConnectionReset`]
+/// (then end of stream), the peer's orderly close as end of stream (`Ok(0)`); on Windows,
+/// whose backend keeps no error for a failed receive, a reset reads as end of stream. A write
+/// after the connection failed reports [`io::ErrorKind::BrokenPipe`] or
+/// [`io::ErrorKind::ConnectionReset`], and so does every later write and flush.
 ///
 /// # Flushing, shutting down, dropping
-/// * `poll_flush` resolves once every byte written so far has been handed to the operating
-///   system (its send completed).
+/// * Bytes that `poll_write` accepted are delivered unless the connection fails, also when
+///   the stream is dropped without a flush: a drop hands what is still in the write buffer to
+///   the engine, which finishes sending it and then closes the socket (on Linux after at most
+///   60 s: a peer that stops reading cannot keep the socket forever). Dropping never blocks.
+/// * `poll_flush` resolves once every accepted byte has been handed to the kernel.
 /// * `poll_shutdown` (tokio) and `poll_close` (futures-io) flush, then **half-close**: they shut
 ///   the socket down for writing (`shutdown(2)` with `SHUT_WR`; the peer reads end of stream)
 ///   and leave the read side working, as `TcpStream` does. [`close`](Self::close) closes both
 ///   directions.
-/// * Dropping the stream closes the socket without blocking (see [`Socket`]): bytes written but
-///   not yet flushed may be lost, so flush or shut down first.
-///
-/// # Reading
-/// End of stream (`Ok(0)`) is reported when a receive completes `Abandoned`: the peer closed
-/// the connection or reset it, or the socket was closed. A receive completing with
-/// [`ReceiveResult::Error`] is reported as an error of kind [`io::ErrorKind::Other`].
 ///
 /// # Example
 /// ```
@@ -63,10 +167,10 @@ const DEFAULT_CAPACITY: usize = 64 * 1024;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let engine = ExecutionEngine::new(None)?;
-/// let listener = Listener::bind(&engine, "127.0.0.1:0".parse()?)?;
+/// let listener = Listener::bind(&engine, "127.0.0.1:0")?;
 /// let port = listener.local_addr()?.port();
 /// let server = async {
-///     let mut stream = listener.accept_stream().await?;
+///     let (mut stream, _peer) = listener.accept_stream().await?;
 ///     let mut line = Vec::new();
 ///     stream.read_to_end(&mut line).await?; // until the client shuts down
 ///     stream.write_all(&line).await?;
@@ -74,6 +178,7 @@ const DEFAULT_CAPACITY: usize = 64 * 1024;
 /// };
 /// let client = async {
 ///     let mut stream = SocketStream::connect(&engine, "127.0.0.1", port, Duration::from_secs(5)).await?;
+///     assert!(stream.nodelay()?);
 ///     stream.write_all(b"hello").await?;
 ///     stream.shutdown().await?; // half-close: the server sees end of stream
 ///     let mut echo = String::new();
@@ -88,97 +193,63 @@ const DEFAULT_CAPACITY: usize = 64 * 1024;
 /// # }
 /// ```
 pub struct SocketStream {
-    socket: Socket,
-    /// A second descriptor of the same socket, for `shutdown(SHUT_WR)` (the async socket owns
-    /// its transport and offers no half-close).
-    half_close: Option<socket2::Socket>,
     read: ReadSide,
-    write: Arc<WriteShared>,
-}
-
-type Received = (ReceiveResult, usize, Vec<Vec<u8>>);
-
-struct ReadSide {
-    /// The read buffer while no receive is in flight (an empty `Vec` while one is).
-    buf: Vec<u8>,
-    capacity: usize,
-    pos: usize,
-    filled: usize,
-    in_flight: Option<Arc<Cell<Received>>>,
-    eof: bool,
-}
-
-struct WriteShared {
-    socket: Weak<AsyncSocket>,
-    state: Mutex<WriteState>,
-}
-
-struct WriteState {
-    /// Bytes accepted by `poll_write` and not yet submitted.
-    staged: Vec<u8>,
-    /// The buffer of the last completed send, kept for reuse.
-    spare: Vec<u8>,
-    capacity: usize,
-    in_flight: bool,
-    /// Set once a send fails; every later write and flush reports it.
-    failed: Option<(io::ErrorKind, &'static str)>,
-    /// Write side shut down (no more writes).
-    shut: bool,
-    /// The task waiting for room or for a flush.
-    waker: Option<Waker>,
+    shared: Arc<Shared>,
+    /// Split or closed: the parts live on elsewhere, the drop does nothing.
+    moved: bool,
 }
 
 impl SocketStream {
-    /// Opens a stream on the connected `transport`, with 64 KiB buffers.
+    /// Opens a stream on the connected `transport` with the default [`StreamOptions`].
     pub fn open(engine: &ExecutionEngine, transport: SocketTransport) -> io::Result<Self> {
-        Self::with_capacity(engine, transport, DEFAULT_CAPACITY, DEFAULT_CAPACITY)
+        Self::open_with(engine, transport, StreamOptions::default())
     }
 
-    /// Opens a stream on the connected `transport` with a read buffer of `read_capacity` bytes
-    /// (the largest receive) and a write buffer of `write_capacity` bytes (the largest send;
-    /// `poll_write` blocks once that many bytes wait behind the send in flight). Each is at least
-    /// 1.
+    /// Opens a stream on the connected `transport` with read and write buffers of at most
+    /// `read_capacity` and `write_capacity` bytes (each at least 1; the read buffer starts at
+    /// `read_capacity` too).
     pub fn with_capacity(
         engine: &ExecutionEngine,
         transport: SocketTransport,
         read_capacity: usize,
         write_capacity: usize,
     ) -> io::Result<Self> {
-        let half_close = transport
-            .socket()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no connected socket"))?
-            .try_clone()?;
-        let socket = Socket::open_on(engine, transport)?;
-        let read_capacity = read_capacity.max(1);
-        let write_capacity = write_capacity.max(1);
-        Ok(Self {
-            write: Arc::new(WriteShared {
-                socket: Arc::downgrade(socket.shared()),
-                state: Mutex::new(WriteState {
-                    staged: Vec::with_capacity(write_capacity),
-                    spare: Vec::new(),
-                    capacity: write_capacity,
-                    in_flight: false,
-                    failed: None,
-                    shut: false,
-                    waker: None,
-                }),
-            }),
-            socket,
-            half_close: Some(half_close),
-            read: ReadSide {
-                buf: vec![0; read_capacity],
-                capacity: read_capacity,
-                pos: 0,
-                filled: 0,
-                in_flight: None,
-                eof: false,
-            },
-        })
+        let options = StreamOptions::new()
+            .max_read_buffer(read_capacity)
+            .read_buffer(read_capacity)
+            .max_read_buffer(read_capacity)
+            .write_buffer(write_capacity);
+        Self::open_with(engine, transport, options)
     }
 
-    /// Connects to `host:port` within `timeout` (on a helper thread, as [`Socket::connect`])
-    /// and opens a stream with 64 KiB buffers on the connection.
+    /// Opens a stream on the connected `transport` with `options`.
+    pub fn open_with(
+        engine: &ExecutionEngine,
+        transport: SocketTransport,
+        options: StreamOptions,
+    ) -> io::Result<Self> {
+        // SAFETY: kept in the stream's `Shared`, next to the socket that owns the descriptor
+        // and closes it only once no handle of the stream is left (see `Shared`).
+        let fd = unsafe { Fd::of(&transport) }
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no connected socket"))?;
+        let socket = Socket::open_on(engine, transport)?;
+        Ok(Self::from_parts(socket, fd, options))
+    }
+
+    /// The stream of a connected, opened socket and its descriptor.
+    fn from_parts(socket: Socket, fd: Fd, options: StreamOptions) -> Self {
+        if !options.nodelay {
+            let _ = fd.sock().set_tcp_nodelay(false);
+        }
+        Self {
+            read: ReadSide::new(&options),
+            shared: Shared::new(socket, fd, &options),
+            moved: false,
+        }
+    }
+
+    /// Connects to `host:port` within `timeout` (through the engine, as [`Socket::connect`])
+    /// and opens a stream with the default [`StreamOptions`] on the connection.
     ///
     /// # Cancel safety
     /// As [`Socket::connect`]: a connection made after the future was dropped is closed at once.
@@ -188,394 +259,212 @@ impl SocketStream {
         port: u16,
         timeout: Duration,
     ) -> Connect<SocketStream> {
-        let engine = engine.clone();
-        let host = host.to_owned();
-        Connect::spawn(move || {
-            let transport = connect_transport(&host, port, timeout)?;
-            SocketStream::open(&engine, transport)
-        })
+        Self::connect_with(engine, host, port, timeout, StreamOptions::default())
     }
 
-    /// The socket underneath. Operations submitted on it directly would interleave with the
-    /// stream's own; use it for [`state`](Socket::state) and the like.
-    pub fn socket(&self) -> &Socket {
-        &self.socket
+    /// [`connect`](Self::connect) with the stream's buffer sizes and options.
+    pub fn connect_with(
+        engine: &ExecutionEngine,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        options: StreamOptions,
+    ) -> Connect<SocketStream> {
+        let make = Box::new(move |socket, fd| Ok(Self::from_parts(socket, fd, options)));
+        Connect::start(engine, host, port, timeout, make)
+    }
+
+    /// Where the socket underneath is in its lifecycle (OPEN until the stream is closed).
+    pub fn state(&self) -> SocketState {
+        self.shared.socket.state()
+    }
+
+    /// The engine the stream runs on.
+    pub fn engine(&self) -> &ExecutionEngine {
+        self.shared.socket.engine()
+    }
+
+    /// The address of the peer (`getpeername(2)`).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.peer_addr()
+    }
+
+    /// The local address (`getsockname(2)`).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.local_addr()
+    }
+
+    /// Sets `TCP_NODELAY` (on by default: small writes go out at once rather than waiting for
+    /// the peer's acknowledgement, as a request-response protocol wants).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.shared.fd.sock().set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.shared.fd.sock().tcp_nodelay()
+    }
+
+    /// The socket, borrowed, for the options `socket2` offers (`set_linger`, `set_ttl`,
+    /// `set_keepalive`, buffer sizes, ...). Do not change its blocking mode, shut it down or
+    /// read or write through it: the stream relies on doing that itself.
+    pub fn socket2(&self) -> socket2::SockRef<'_> {
+        self.shared.fd.sock()
+    }
+
+    /// Splits the stream into a read half and a write half that may be used (and dropped) on
+    /// different tasks or threads, like tokio's `TcpStream::into_split`. Dropping the write
+    /// half shuts the write side down (`SHUT_WR`) once its bytes are sent; the socket closes
+    /// when both halves are gone. [`OwnedReadHalf::reunite`] puts them back together.
+    pub fn into_split(mut self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let read = self.read.take();
+        let shared = Arc::clone(&self.shared);
+        self.moved = true;
+        drop(self);
+        (
+            OwnedReadHalf {
+                read,
+                shared: Arc::clone(&shared),
+                moved: false,
+            },
+            OwnedWriteHalf {
+                shared,
+                moved: false,
+            },
+        )
     }
 
     /// Flushes, then closes the socket (both directions) and waits until it is CLOSED.
     ///
     /// # Cancel safety
-    /// Dropping the future before the flush finished drops the stream, which closes the socket
-    /// without waiting for the flush (unflushed bytes may be lost).
+    /// Dropping the future before the flush finished drops the stream, which finishes sending
+    /// in the background (see the type's documentation).
     pub async fn close(mut self) -> io::Result<()> {
-        let flushed = std::future::poll_fn(|cx| self.poll_flush_inner(cx)).await;
-        self.socket.close().await;
+        let flushed = std::future::poll_fn(|cx| self.shared.poll_flush(cx)).await;
+        self.read.detach();
+        self.moved = true;
+        let shared = Arc::clone(&self.shared);
+        drop(self);
+        shared.socket.close().await;
         flushed
     }
-
-    // -- reading ------------------------------------------------------------------------------
-
-    /// The buffered bytes, receiving more first if there are none; empty at end of stream.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        let read = &mut self.read;
-        loop {
-            if read.pos < read.filled {
-                return Poll::Ready(Ok(&read.buf[read.pos..read.filled]));
-            }
-            if read.eof {
-                return Poll::Ready(Ok(&[]));
-            }
-            if let Some(cell) = &read.in_flight {
-                let (result, n, mut bufs) = ready!(cell.poll(cx));
-                read.in_flight = None;
-                read.buf = bufs.pop().expect("the receive was given one buffer");
-                read.pos = 0;
-                read.filled = 0;
-                match result {
-                    ReceiveResult::Ok => read.filled = n,
-                    ReceiveResult::Abandoned => read.eof = true,
-                    ReceiveResult::Error => {
-                        return Poll::Ready(Err(io::Error::other("asock: the receive failed")))
-                    }
-                }
-                continue;
-            }
-            // Nothing buffered, nothing in flight: receive into the read buffer.
-            let cell = Cell::new();
-            let filler = Arc::clone(&cell);
-            let mut buf = mem::take(&mut read.buf);
-            if buf.len() != read.capacity {
-                buf.resize(read.capacity, 0);
-            }
-            match self
-                .socket
-                .shared()
-                .receive(vec![buf], move |r, n, b| filler.fill((r, n as usize, b)))
-            {
-                Ok(()) => read.in_flight = Some(cell),
-                Err(e) => {
-                    let (kind, mut bufs) = e.into_parts();
-                    read.buf = bufs.pop().expect("one buffer handed back");
-                    return Poll::Ready(Err(submit_error(kind)));
-                }
-            }
-        }
-    }
-
-    fn consume_inner(&mut self, amount: usize) {
-        self.read.pos = (self.read.pos + amount).min(self.read.filled);
-    }
-
-    #[cfg(feature = "futures-io")]
-    fn poll_read_inner(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
-        if dst.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        let src = ready!(self.poll_fill(cx))?;
-        let n = src.len().min(dst.len());
-        dst[..n].copy_from_slice(&src[..n]);
-        self.consume_inner(n);
-        Poll::Ready(Ok(n))
-    }
-
-    // -- writing ------------------------------------------------------------------------------
-
-    fn poll_write_inner(
-        &mut self,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let shared = &self.write;
-        let mut st = shared.lock();
-        st.check()?;
-        let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if total == 0 {
-            return Poll::Ready(Ok(0));
-        }
-        let room = st.capacity.saturating_sub(st.staged.len());
-        if room == 0 {
-            st.waker = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-        let mut taken = 0;
-        for b in bufs {
-            let n = b.len().min(room - taken);
-            st.staged.extend_from_slice(&b[..n]);
-            taken += n;
-            if taken == room {
-                break;
-            }
-        }
-        if !st.in_flight {
-            shared.submit(&mut st);
-            if let Some((kind, what)) = st.failed {
-                // Nothing of this write left: report it instead of accepting the bytes.
-                return Poll::Ready(Err(io::Error::new(kind, what)));
-            }
-        }
-        Poll::Ready(Ok(taken))
-    }
-
-    fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let shared = &self.write;
-        let mut st = shared.lock();
-        if let Some((kind, what)) = st.failed {
-            return Poll::Ready(Err(io::Error::new(kind, what)));
-        }
-        if !st.in_flight && st.staged.is_empty() {
-            return Poll::Ready(Ok(()));
-        }
-        if !st.in_flight {
-            shared.submit(&mut st);
-            if let Some((kind, what)) = st.failed {
-                return Poll::Ready(Err(io::Error::new(kind, what)));
-            }
-        }
-        st.waker = Some(cx.waker().clone());
-        Poll::Pending
-    }
-
-    fn poll_shutdown_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if !self.write.lock().shut {
-            ready!(self.poll_flush_inner(cx))?;
-            self.write.lock().shut = true;
-            if let Some(handle) = &self.half_close {
-                match handle.shutdown(Shutdown::Write) {
-                    // The peer is gone already: the write side is as shut as it gets.
-                    Err(e) if e.kind() != io::ErrorKind::NotConnected => {
-                        return Poll::Ready(Err(e))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
 }
 
-impl WriteShared {
-    fn lock(&self) -> MutexGuard<'_, WriteState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Submits the staged bytes as one send. The caller holds the lock and checked that no send
-    /// is in flight. The completion may run on another thread as soon as `send` has queued it;
-    /// it then waits for this lock, which is released right after.
-    fn submit(self: &Arc<Self>, st: &mut WriteState) {
-        let Some(socket) = self.socket.upgrade() else {
-            st.failed = Some((io::ErrorKind::NotConnected, "asock: the socket is gone"));
+impl Drop for SocketStream {
+    fn drop(&mut self) {
+        if self.moved {
             return;
-        };
-        debug_assert!(!st.in_flight && !st.staged.is_empty());
-        let next = mem::take(&mut st.spare);
-        let buf = mem::replace(&mut st.staged, next);
-        let me = Arc::clone(self);
-        match socket.send(vec![buf], move |r, bufs| me.on_sent(r, bufs)) {
-            Ok(()) => st.in_flight = true,
-            Err(e) => {
-                let (kind, mut bufs) = e.into_parts();
-                // Give the bytes back to the stage so that nothing is reported sent.
-                st.staged = bufs.pop().expect("one buffer handed back");
-                let io = submit_error(kind);
-                st.failed = Some((io.kind(), "asock: the send was refused"));
-            }
         }
-        drop(socket);
-    }
-
-    /// The send completion (on an engine thread): recycle the buffer, submit what was staged
-    /// meanwhile, wake the writer.
-    fn on_sent(self: &Arc<Self>, result: SendResult, mut bufs: Vec<Vec<u8>>) {
-        let mut st = self.lock();
-        st.in_flight = false;
-        match result {
-            SendResult::Ok => {
-                let mut buf = bufs.pop().expect("the send was given one buffer");
-                buf.clear();
-                st.spare = buf;
-            }
-            SendResult::Abandoned => {
-                st.failed = Some((
-                    io::ErrorKind::BrokenPipe,
-                    "asock: the send was abandoned (connection reset or socket closed)",
-                ))
-            }
-            SendResult::Error => st.failed = Some((io::ErrorKind::Other, "asock: the send failed")),
-        }
-        // Not after a shutdown or the stream's drop (`shut`): nothing is staged after a
-        // shutdown's flush, and a dropped stream's bytes are not sent.
-        if st.failed.is_none() && !st.shut && !st.staged.is_empty() {
-            self.submit(&mut st);
-        }
-        let waker = st.waker.take();
-        drop(st);
-        drop(bufs);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-impl WriteState {
-    fn check(&self) -> io::Result<()> {
-        if let Some((kind, what)) = self.failed {
-            return Err(io::Error::new(kind, what));
-        }
-        if self.shut {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "asock: the stream was shut down for writing",
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn submit_error(kind: SubmitErrorKind) -> io::Error {
-    match kind {
-        SubmitErrorKind::NotOpen => {
-            io::Error::new(io::ErrorKind::NotConnected, "asock: the socket is not open")
-        }
-        SubmitErrorKind::Io(e) => e,
-        SubmitErrorKind::InvalidArgument(what) => io::Error::new(io::ErrorKind::InvalidInput, what),
-        SubmitErrorKind::Unsupported => io::Error::new(io::ErrorKind::Unsupported, "unsupported"),
+        self.read.detach();
+        self.shared.reader_gone();
+        self.shared.writer_gone(false);
     }
 }
 
 impl fmt::Debug for SocketStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SocketStream")
-            .field("state", &self.socket.state())
-            .field("buffered", &(self.read.filled - self.read.pos))
+            .field("state", &self.state())
+            .field("buffered", &self.read.buffered())
             .finish_non_exhaustive()
     }
 }
 
-impl Drop for SocketStream {
+/// The read half of a [`SocketStream`] ([`SocketStream::into_split`]): `AsyncRead` and
+/// `AsyncBufRead`.
+pub struct OwnedReadHalf {
+    read: ReadSide,
+    shared: Arc<Shared>,
+    moved: bool,
+}
+
+/// The write half of a [`SocketStream`] ([`SocketStream::into_split`]): `AsyncWrite`. Dropping
+/// it shuts the write side down once its bytes are sent, as `poll_shutdown` does.
+pub struct OwnedWriteHalf {
+    shared: Arc<Shared>,
+    moved: bool,
+}
+
+/// [`OwnedReadHalf::reunite`] was given halves of two different streams; they are handed back.
+#[derive(Debug)]
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+impl fmt::Display for ReuniteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the halves are not of the same stream")
+    }
+}
+
+impl std::error::Error for ReuniteError {}
+
+impl OwnedReadHalf {
+    /// The address of the peer.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.local_addr()
+    }
+
+    /// Puts the two halves of one stream back together.
+    pub fn reunite(mut self, mut write: OwnedWriteHalf) -> Result<SocketStream, ReuniteError> {
+        if !Arc::ptr_eq(&self.shared, &write.shared) {
+            return Err(ReuniteError(self, write));
+        }
+        let read = self.read.take();
+        self.moved = true;
+        write.moved = true;
+        Ok(SocketStream {
+            read,
+            shared: Arc::clone(&write.shared),
+            moved: false,
+        })
+    }
+}
+
+impl Drop for OwnedReadHalf {
     fn drop(&mut self) {
-        // Submit nothing more and wake nobody: the writer's task is gone with the stream.
-        let mut st = self.write.lock();
-        st.shut = true;
-        st.waker = None;
-        drop(st);
-        if let Some(cell) = &self.read.in_flight {
-            // A receive completing later drops its buffer on the engine thread.
-            drop(cell.detach());
+        if self.moved {
+            return;
         }
+        self.read.detach();
+        self.shared.reader_gone();
     }
 }
 
-#[cfg(feature = "tokio")]
-mod tokio_impl {
-    use super::*;
-    use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
-
-    /// Copies out of the read buffer (cargo feature `tokio`).
-    impl AsyncRead for SocketStream {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            if buf.remaining() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            let src = ready!(this.poll_fill(cx))?;
-            let n = src.len().min(buf.remaining());
-            buf.put_slice(&src[..n]);
-            this.consume_inner(n);
-            Poll::Ready(Ok(()))
-        }
+impl OwnedWriteHalf {
+    /// The address of the peer.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.peer_addr()
     }
 
-    /// The read buffer itself (cargo feature `tokio`).
-    impl AsyncBufRead for SocketStream {
-        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-            self.get_mut().poll_fill(cx)
-        }
-        fn consume(self: Pin<&mut Self>, amt: usize) {
-            self.get_mut().consume_inner(amt)
-        }
-    }
-
-    /// Copies into the write buffer; `poll_shutdown` half-closes (cargo feature `tokio`).
-    impl AsyncWrite for SocketStream {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut()
-                .poll_write_inner(cx, &[io::IoSlice::new(buf)])
-        }
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[io::IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_write_inner(cx, bufs)
-        }
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_flush_inner(cx)
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_shutdown_inner(cx)
-        }
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.local_addr()
     }
 }
 
-#[cfg(feature = "futures-io")]
-mod futures_impl {
-    use super::*;
-    use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
-
-    /// Copies out of the read buffer (cargo feature `futures-io`).
-    impl AsyncRead for SocketStream {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut [u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_read_inner(cx, buf)
+impl Drop for OwnedWriteHalf {
+    fn drop(&mut self) {
+        if self.moved {
+            return;
         }
+        self.shared.writer_gone(true);
     }
+}
 
-    /// The read buffer itself (cargo feature `futures-io`).
-    impl AsyncBufRead for SocketStream {
-        fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-            self.get_mut().poll_fill(cx)
-        }
-        fn consume(self: Pin<&mut Self>, amt: usize) {
-            self.get_mut().consume_inner(amt)
-        }
+impl fmt::Debug for OwnedReadHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedReadHalf")
+            .field("buffered", &self.read.buffered())
+            .finish_non_exhaustive()
     }
+}
 
-    /// Copies into the write buffer; `poll_close` half-closes (cargo feature `futures-io`).
-    impl AsyncWrite for SocketStream {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut()
-                .poll_write_inner(cx, &[io::IoSlice::new(buf)])
-        }
-        fn poll_write_vectored(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            bufs: &[io::IoSlice<'_>],
-        ) -> Poll<io::Result<usize>> {
-            self.get_mut().poll_write_inner(cx, bufs)
-        }
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_flush_inner(cx)
-        }
-        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.get_mut().poll_shutdown_inner(cx)
-        }
+impl fmt::Debug for OwnedWriteHalf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedWriteHalf").finish_non_exhaustive()
     }
 }
