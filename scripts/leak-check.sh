@@ -24,7 +24,7 @@ out=$(cargo test -j2 -p asock --release --no-run "${args[@]}" 2>&1) || {
 }
 status=0
 for t in "${tests[@]}"; do
-  bin=$(echo "$out" | sed -n "s|.*Executable tests/$t.rs (\(.*\))|\1|p")
+  bin=$(echo "$out" | sed -n "s|.*Executable tests/$t\(/main\)\{0,1\}.rs (\(.*\))|\2|p")
   if [ -z "$bin" ]; then
     echo "leak-check: no test binary for $t" >&2
     exit 1

@@ -53,7 +53,7 @@ for san in ${SANITIZERS:-address thread}; do
   }
   for backend in epoll uring; do
     for t in "${tests[@]}"; do
-      bin=$(echo "$out" | sed -n "s|.*Executable tests/$t.rs (\(.*\))|\1|p")
+      bin=$(echo "$out" | sed -n "s|.*Executable tests/$t\(/main\)\{0,1\}.rs (\(.*\))|\2|p")
       [ -n "$bin" ] || { echo "sanitize: no test binary for $t" >&2; exit 1; }
       log="$dir/$t-$backend.log"
       t0=$(date +%s)
