@@ -26,6 +26,19 @@ use std::time::Duration;
 use super::socket::Core;
 use crate::Transport;
 
+/// The first token a source reports for a lent shard ([`Driver::host`]); the tokens of
+/// sockets (a 32-bit index and a 32-bit generation, see `slab.rs`) stay below it unless one
+/// registry slot were reused four billion times.
+pub(crate) const GUEST_TOKENS: u64 = u64::MAX - 1 - MAX_LENDING_SHARDS as u64;
+/// Pools of more shards than this do not lend.
+pub(crate) const MAX_LENDING_SHARDS: usize = 4096;
+
+/// The token of lent shard `shard` in its host's source.
+#[cfg_attr(loom, allow(dead_code))] // the loom models do not lend
+pub(crate) fn guest_token(shard: usize) -> u64 {
+    GUEST_TOKENS + shard as u64
+}
+
 /// What the thread calling a driver is to the socket's shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Here {
@@ -64,6 +77,24 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     );
     /// Makes a thread blocked in [`Driver::wait`] return.
     fn wake(&self);
+    /// Whether a shard's source can be lent to another worker (see `pool/lend.rs`): reported
+    /// inside another instance's waits by [`Driver::host`].
+    const LENDS: bool = false;
+    /// From now on this source's waits also report that `guest` has something to report (an
+    /// event, a completion or a wake-up), as the token [`guest_token`]`(shard)`, until
+    /// [`Driver::unhost`]. Called by the thread that waits on this source.
+    fn host(&self, _guest: &Self, _shard: usize) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// Undoes [`Driver::host`] (the same thread).
+    fn unhost(&self, _guest: &Self, _shard: usize) {}
+    /// Hands what the turn's callbacks started to the kernel now (io_uring: submits), for a
+    /// source that another worker serves and nobody waits on meanwhile. Returns whether the
+    /// source wants another turn before anybody waits (io_uring: receives that wait for the
+    /// next turn), as an owner's next wait would not wait.
+    fn flush(&self) -> bool {
+        false
+    }
     /// The end of a loop turn: the turn's callbacks ran, and the next [`Driver::wait`] submits
     /// what they made (io_uring queues its parked receives behind that here).
     fn end_turn(&self) {}

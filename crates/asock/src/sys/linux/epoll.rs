@@ -103,6 +103,21 @@ mod source {
         pub(super) fn signal(&self) {
             os::eventfd_signal(&self.wakefd);
         }
+
+        /// `guest`'s epoll instance in this one, level-triggered: reported while it has
+        /// events (its wake-up eventfd included), until the guest's own wait takes them.
+        pub(super) fn nest(&self, guest: &Epoll, token: u64) -> io::Result<()> {
+            os::epoll_add(
+                &self.epfd,
+                guest.epfd.as_raw_fd(),
+                libc::EPOLLIN as u32,
+                token,
+            )
+        }
+
+        pub(super) fn unnest(&self, guest: &Epoll) {
+            let _ = os::epoll_del(&self.epfd, guest.epfd.as_raw_fd());
+        }
     }
 }
 
@@ -332,6 +347,19 @@ impl Driver for Epoll {
 
     fn wake(&self) {
         self.signal();
+    }
+
+    /// Lending needs a real epoll instance (the loom models run without it).
+    const LENDS: bool = cfg!(not(loom));
+
+    #[cfg(not(loom))]
+    fn host(&self, guest: &Epoll, shard: usize) -> io::Result<()> {
+        self.nest(guest, super::driver::guest_token(shard))
+    }
+
+    #[cfg(not(loom))]
+    fn unhost(&self, guest: &Epoll, _shard: usize) {
+        self.unnest(guest);
     }
 
     fn open(&self, core: &mut Core<Epoll>, custom: bool) -> io::Result<()> {

@@ -30,7 +30,7 @@
 pub(crate) mod io;
 
 use std::io as stdio;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
@@ -47,6 +47,20 @@ const CQ_ENTRIES: u32 = 8192;
 const WAKE: u64 = u64::MAX;
 /// Parked receives a ring keeps room for between turns.
 const PARKED_KEEP: usize = 256;
+/// Low bits of the `user_data` of the multishot poll a host keeps on a lent shard's ring (the
+/// shard's index above them); sockets' operations use 0 to 4.
+const GUEST_POLL: u64 = 5;
+/// Low bits of the `user_data` of the removal of such a poll (its CQE is ignored).
+const GUEST_POLL_REMOVE: u64 = 6;
+
+/// The multishot poll, in a host's ring, on the ring of lent shard `shard` (descriptor `fd`):
+/// it completes whenever that ring has completions.
+fn guest_poll(fd: RawFd, shard: usize) -> squeue::Entry {
+    opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as _)
+        .multi(true)
+        .build()
+        .user_data((shard as u64) << 3 | GUEST_POLL)
+}
 
 /// What a CQE completes: the low three bits of its `user_data`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +198,7 @@ pub(crate) fn probe() -> stdio::Result<IoUring> {
         ("SENDMSG", opcode::SendMsg::CODE),
         ("RECVMSG", opcode::RecvMsg::CODE),
         ("POLL_ADD", opcode::PollAdd::CODE),
+        ("POLL_REMOVE", opcode::PollRemove::CODE),
         ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
     ];
     for (name, code) in needed {
@@ -216,11 +231,16 @@ pub(crate) struct Ring {
     later: Vec<Parked>,
     /// The last turn completed something (not only receives that found nothing).
     progressed: bool,
+    /// The lent shards whose rings this ring polls, with those rings' descriptors (see
+    /// `pool/lend.rs`).
+    guests: Vec<(usize, RawFd)>,
 }
 
 /// One shard's ring and wake-up eventfd.
 pub(crate) struct Uring {
     ring: Mutex<Ring>,
+    /// The ring's descriptor (for a host's poll on it).
+    fd: RawFd,
     wakefd: OwnedFd,
     /// A wake-up was written and not yet read (coalesces them).
     signalled: AtomicBool,
@@ -234,12 +254,14 @@ impl Uring {
             None => new_ring()?,
         };
         Ok(Uring {
+            fd: ring.as_raw_fd(),
             ring: Mutex::new(Ring {
                 ring,
                 wake_armed: false,
                 parked: Vec::new(),
                 later: Vec::new(),
                 progressed: true,
+                guests: Vec::new(),
             }),
             wakefd: os::eventfd()?,
             signalled: AtomicBool::new(false),
@@ -361,11 +383,30 @@ impl super::driver::Driver for Uring {
         let mut progressed = false;
         let mut woke = false;
         let mut wake_armed = ring.wake_armed;
-        for cqe in ring.ring.completion() {
+        let mut rearm = Vec::new();
+        let Ring {
+            ring: uring,
+            guests,
+            ..
+        } = &mut *ring;
+        for cqe in uring.completion() {
             let (ud, res, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
             if ud == WAKE {
                 woke = true;
                 wake_armed &= io_uring::cqueue::more(flags);
+                continue;
+            }
+            if ud & 7 == GUEST_POLL {
+                let shard = (ud >> 3) as usize;
+                if !io_uring::cqueue::more(flags) {
+                    rearm.extend(guests.iter().filter(|g| g.0 == shard).copied());
+                }
+                let event = Event {
+                    kind: Kind::PollIn,
+                    res,
+                    flags,
+                };
+                out.push((super::driver::guest_token(shard), event));
                 continue;
             }
             let Some((token, kind)) = split(ud) else {
@@ -373,6 +414,10 @@ impl super::driver::Driver for Uring {
             };
             progressed |= res != -libc::EAGAIN;
             out.push((token, Event { kind, res, flags }));
+        }
+        for (shard, fd) in rearm {
+            // SAFETY: a poll points at no memory; the guest's ring lives as long as the pool.
+            unsafe { ring.push(&guest_poll(fd, shard)) };
         }
         ring.wake_armed = wake_armed;
         ring.progressed = progressed || woke;
@@ -391,6 +436,46 @@ impl super::driver::Driver for Uring {
         if !self.signalled.swap(true, SeqCst) {
             os::eventfd_signal(&self.wakefd);
         }
+    }
+
+    /// A ring polls a lent shard's ring (one multishot poll, renewed when the kernel ends it).
+    const LENDS: bool = true;
+
+    fn host(&self, guest: &Uring, shard: usize) -> stdio::Result<()> {
+        let mut ring = self.lock();
+        if !ring.guests.iter().any(|g| g.0 == shard) {
+            ring.guests.push((shard, guest.fd));
+            // SAFETY: a poll points at no memory; the guest's ring lives as long as the pool.
+            unsafe { ring.push(&guest_poll(guest.fd, shard)) };
+        }
+        Ok(())
+    }
+
+    fn unhost(&self, _guest: &Uring, shard: usize) {
+        let mut ring = self.lock();
+        let before = ring.guests.len();
+        ring.guests.retain(|g| g.0 != shard);
+        if ring.guests.len() != before {
+            let target = (shard as u64) << 3 | GUEST_POLL;
+            let entry = opcode::PollRemove::new(target)
+                .build()
+                .user_data((shard as u64) << 3 | GUEST_POLL_REMOVE);
+            // SAFETY: a poll removal points at no memory.
+            unsafe { ring.push(&entry) };
+        }
+    }
+
+    fn flush(&self) -> bool {
+        self.end_turn();
+        let Some(mut ring) = self.try_lock() else {
+            // Whoever drives the ring just now submits.
+            return false;
+        };
+        if !ring.ring.submission().is_empty() {
+            ring.enter(Some(Duration::ZERO));
+        }
+        // Receives that found their socket drained go out on the next turn (see `wait`).
+        !ring.later.is_empty()
     }
 
     /// Receives that waited for the end of the turn go into the submission queue now, behind
