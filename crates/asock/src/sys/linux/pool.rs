@@ -3,7 +3,11 @@
 //!
 //! # Who touches what
 //! * A **shard** belongs to its worker: only that thread waits on the shard's event source and
-//!   runs the shard's queue, except while a *rescuer* stands in for it (below).
+//!   runs the shard's queue, except while a *rescuer* stands in for it (below) or while the
+//!   shard is *lent* to another worker, its *host* (an idle worker lends its shard and parks;
+//!   see [`lend`]). A thread that takes a shard's events without being the one that sleeps on
+//!   them (a rescuer, a close pumping them) sends the wake-up it consumed again
+//!   (`Shard::rewake`).
 //! * A **socket** is bound to one shard from open to close ([`Pool::bind`]): the least loaded
 //!   shard, or, for one end of a loopback connection whose other end is open in this engine,
 //!   the shard of that other end (a ping-pong between the two then never leaves one thread).
@@ -43,18 +47,28 @@ use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::driver::{Driver, Here};
+use super::driver::{Driver, Here, GUEST_TOKENS};
 use super::slab::Slab;
 use super::socket::Socket;
 use super::sync::{
-    fence, lock, spawn, thread_local, AtomicBool, AtomicU64, AtomicUsize, JoinHandle, Mutex,
+    fence, lock, spawn, thread_local, AtomicBool, AtomicU64, AtomicUsize, Condvar, JoinHandle,
+    Mutex,
 };
+use lend::{Load, LEND_AGAIN_AFTER, NO_HOST};
+use rescue::Watch;
+
+mod lend;
+mod rescue;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 /// How often a worker looks for a worker stuck in user code, and how long user code may run
 /// before its shard is rescued.
 pub(crate) const WATCH: Duration = Duration::from_millis(20);
 /// How long a rescuer waits on the rescued shard's events before serving its own again.
 const RESCUE_SLICE: Duration = Duration::from_millis(1);
+/// Tasks a worker runs from its queue at the most before it looks at its events again.
+const TURN_BUDGET: usize = 256;
 /// How long a close pumping its shard's events waits for one.
 const PUMP: Duration = Duration::from_millis(1);
 
@@ -122,6 +136,11 @@ pub(crate) struct Shard<D: Driver> {
     /// The earliest deadline in `timers` (nanoseconds since the pool's epoch), `u64::MAX` for
     /// none: what the worker's wait is bounded by.
     next_timer: AtomicU64,
+    /// The worker serving this shard while it is lent (`NO_HOST`: its own; see `lend.rs`).
+    host: AtomicUsize,
+    /// Where the owner parks while its shard is lent.
+    park: Mutex<()>,
+    unpark: Condvar,
 }
 
 /// A job waiting for its deadline.
@@ -157,6 +176,17 @@ impl<D: Driver> Shard<D> {
             self.driver.wake();
         }
     }
+
+    /// After a thread other than the one that sleeps on this shard's source took its events (a
+    /// rescuer, a close pumping them, a look before lending): a wake-up it consumed was owed to
+    /// the sleeper (the owner, or the host of a lent shard), so the coalescing flag is cleared
+    /// and the wake-up sent again if work is queued.
+    fn rewake(&self) {
+        self.woken.store(false, SeqCst);
+        if self.queued.load(SeqCst) > 0 {
+            self.wake_if_sleeping();
+        }
+    }
 }
 
 /// The engine: its shards and their workers.
@@ -173,6 +203,8 @@ pub(crate) struct Pool<D: Driver> {
     epoch: Instant,
     /// Orders timers of one deadline.
     timer_seq: AtomicU64,
+    /// Taken to lend a shard or give it back (see `lend.rs`).
+    lending: Mutex<()>,
 }
 
 impl<D: Driver> Pool<D> {
@@ -196,6 +228,9 @@ impl<D: Driver> Pool<D> {
                 bound: AtomicUsize::new(0),
                 timers: Mutex::new(BinaryHeap::new()),
                 next_timer: AtomicU64::new(u64::MAX),
+                host: AtomicUsize::new(NO_HOST),
+                park: Mutex::new(()),
+                unpark: Condvar::new(),
             });
         }
         let pool = Arc::new(Pool {
@@ -206,6 +241,7 @@ impl<D: Driver> Pool<D> {
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
             timer_seq: AtomicU64::new(0),
+            lending: Mutex::new(()),
         });
         for i in 0..n {
             let p = Arc::clone(&pool);
@@ -244,7 +280,11 @@ impl<D: Driver> Pool<D> {
     pub(crate) fn here(&self, shard: usize) -> Here {
         match current() {
             Some(c) if c.pool == self.addr() => {
-                if c.shard == shard || self.shards[shard].rescuer.load(Relaxed) == thread_id() {
+                let s = &self.shards[shard];
+                if c.shard == shard
+                    || s.rescuer.load(Relaxed) == thread_id()
+                    || s.host.load(Relaxed) == c.shard
+                {
                     Here::Driver
                 } else {
                     Here::Elsewhere
@@ -410,6 +450,7 @@ impl<D: Driver> Pool<D> {
         let mut work = Work::new(&s.driver);
         s.driver
             .wait(&mut work.scratch, Some(PUMP), false, &mut work.events);
+        s.rewake();
         self.dispatch(shard, &mut work, false);
     }
 
@@ -420,6 +461,7 @@ impl<D: Driver> Pool<D> {
             s.woken.store(true, SeqCst);
             s.driver.wake();
         }
+        self.unpark_all();
         let handles = std::mem::take(&mut *lock(&self.threads));
         if !self.is_current_worker() {
             for h in handles {
@@ -451,11 +493,13 @@ impl<D: Driver> Pool<D> {
         }
         {
             let registry = lock(&self.shards[shard].registry);
-            let found = work
-                .events
-                .drain(..)
-                .filter_map(|(token, ev)| registry.get(token).map(|s| (s, ev)));
-            work.found.extend(found);
+            for (token, ev) in work.events.drain(..) {
+                if token >= GUEST_TOKENS {
+                    work.guests.push((token - GUEST_TOKENS) as usize);
+                } else if let Some(socket) = registry.get(token) {
+                    work.found.push((socket, ev));
+                }
+            }
         }
         let runnable = work
             .found
@@ -480,10 +524,14 @@ impl<D: Driver> Pool<D> {
     }
 
     /// Runs the queued work of `shard`, one task at a time (the rest stays in the queue, where
-    /// a rescuer finds it while a task blocks).
+    /// a rescuer finds it while a task blocks), [`TURN_BUDGET`] tasks at the most: a flood of
+    /// jobs does not keep the worker from its events.
     fn run_queue(&self, shard: usize) {
         let s = &self.shards[shard];
-        while s.queued.load(SeqCst) > 0 {
+        for _ in 0..TURN_BUDGET {
+            if s.queued.load(SeqCst) == 0 {
+                break;
+            }
             let task = lock(&s.queue).pop_front();
             let Some(task) = task else { break };
             s.queued.fetch_sub(1, SeqCst);
@@ -515,19 +563,51 @@ impl<D: Driver> Pool<D> {
                 timeout = Some(Duration::ZERO);
             }
         }
-        let next_timer = s.next_timer.load(SeqCst);
+        let next_timer = if work.hosting {
+            self.next_deadline(shard)
+        } else {
+            s.next_timer.load(SeqCst)
+        };
         if next_timer != u64::MAX {
             let next = Duration::from_nanos(next_timer.saturating_sub(self.now_ns()));
             timeout = Some(timeout.map_or(next, |t| t.min(next)));
         }
+        if work.hosting && sleep && self.flush_guests(shard, work) {
+            timeout = Some(Duration::ZERO);
+        }
+        let waiting = (work.hosting && sleep).then(Instant::now);
         s.driver
             .wait(&mut work.scratch, timeout, sleep, &mut work.events);
+        if let Some(t) = waiting {
+            work.waited += t.elapsed();
+            work.turns += 1;
+        }
         if sleep {
             s.sleeping.store(false, Relaxed);
             s.woken.store(false, SeqCst);
+        } else {
+            s.rewake();
         }
         let came = !work.events.is_empty();
+        if work.hosting {
+            // A guest's events are counted by `serve_guest`.
+            let own = work.events.iter().filter(|e| e.0 < GUEST_TOKENS).count();
+            work.own_events += own as u32;
+        }
         self.dispatch(shard, work, true);
+        if work.hosting {
+            self.add_due_guests(shard, work);
+        }
+        if !work.guests.is_empty() {
+            let mut guests = std::mem::take(&mut work.guests);
+            guests.sort_unstable();
+            guests.dedup();
+            for &g in &guests {
+                self.serve_guest(shard, g, work);
+            }
+            work.guests = guests;
+            work.guests.clear();
+        }
         came
     }
 
@@ -543,10 +623,32 @@ impl<D: Driver> Pool<D> {
         let mut work = Work::new(&shard.driver);
         let mut watch = Watch::new(self.shards.len());
         let alone = self.shards.len() == 1;
+        let lends = self.lends();
+        let mut load = Load::new();
+        work.nested = vec![false; self.shards.len()];
         while !self.shutdown.load(Relaxed) {
+            // Registrations of shards no longer lent here go first: a source still registered
+            // here must not be asked to report this worker's own (a loop of two sources).
+            let was_hosting = work.hosting;
+            work.hosting = lends && self.sweep(me, &mut work);
+            if lends && !work.hosting && self.try_lend(me, &mut work) {
+                self.park(me);
+                work.lend_after = Some(Instant::now() + LEND_AGAIN_AFTER);
+                continue;
+            }
+            if work.hosting && !was_hosting {
+                load = Load::new();
+                work.waited = Duration::ZERO;
+                work.turns = 0;
+                work.own_events = 0;
+                work.guest_events = 0;
+            }
             let came = self.serve(me, &mut work, if alone { None } else { Some(WATCH) }, true);
             if let Some(stuck) = watch.look(&self, me, !came) {
                 self.rescue(me, stuck, &mut work);
+            }
+            if work.hosting {
+                self.check_load(me, &mut load, &mut work);
             }
         }
         // Queued tasks hold their sockets, which hold this pool: drop them (and the registry's
@@ -557,25 +659,6 @@ impl<D: Driver> Pool<D> {
         let sockets = std::mem::take(&mut *lock(&shard.registry));
         drop(sockets);
     }
-
-    /// Serves `stuck`'s shard besides this worker's own until its owner leaves the user code it
-    /// was found in.
-    fn rescue(&self, me: usize, stuck: usize, work: &mut Work<D>) {
-        let s = &self.shards[stuck];
-        let me_id = thread_id();
-        if s.rescuer
-            .compare_exchange(0, me_id, SeqCst, SeqCst)
-            .is_err()
-        {
-            return;
-        }
-        let seen = s.user.load(Acquire);
-        while seen & 1 == 1 && s.user.load(Acquire) == seen && !self.shutdown.load(Relaxed) {
-            self.serve(stuck, work, Some(RESCUE_SLICE), false);
-            self.serve(me, work, Some(Duration::ZERO), false);
-        }
-        s.rescuer.store(0, SeqCst);
-    }
 }
 
 /// A worker's reusable buffers.
@@ -584,6 +667,20 @@ struct Work<D: Driver> {
     found: Vec<(Arc<Socket<D>>, D::Event)>,
     runnable: Vec<Task<D>>,
     scratch: D::Scratch,
+    /// Lent shards whose readiness the last wait reported.
+    guests: Vec<usize>,
+    /// This worker serves lent shards (it then measures `waited`).
+    hosting: bool,
+    /// Time spent waiting, and turns, since the host last looked at its load.
+    waited: Duration,
+    turns: u32,
+    /// Events of the host's own shard and of its guests since it last looked at its load.
+    own_events: u32,
+    guest_events: u32,
+    /// A worker given its shard back lends it again only after this.
+    lend_after: Option<Instant>,
+    /// The shards whose source this worker's source reports (see `lend.rs`).
+    nested: Vec<bool>,
 }
 
 impl<D: Driver> Work<D> {
@@ -593,94 +690,14 @@ impl<D: Driver> Work<D> {
             found: Vec::new(),
             runnable: Vec::new(),
             scratch: driver.scratch(),
-        }
-    }
-}
-
-/// Turns between two looks at the clock while a worker is busy.
-const LOOK_EVERY: u32 = 16;
-
-/// A worker's look at the others' user-code counters, every [`WATCH`].
-struct Watch {
-    seen: Vec<u64>,
-    at: Instant,
-    turns: u32,
-}
-
-impl Watch {
-    fn new(n: usize) -> Self {
-        Watch {
-            seen: vec![0; n],
-            at: Instant::now(),
+            guests: Vec::new(),
+            hosting: false,
+            waited: Duration::ZERO,
             turns: 0,
+            own_events: 0,
+            guest_events: 0,
+            lend_after: None,
+            nested: Vec::new(),
         }
-    }
-
-    /// A shard whose owner has been inside the same piece of user code since the last look
-    /// (at least [`WATCH`] ago), if any. The clock is read when this worker was idle (its wait
-    /// timed out) or every [`LOOK_EVERY`] busy turns, not on every turn.
-    fn look<D: Driver>(&mut self, pool: &Pool<D>, me: usize, idle: bool) -> Option<usize> {
-        if self.seen.len() < 2 {
-            return None;
-        }
-        self.turns += 1;
-        if !idle && self.turns < LOOK_EVERY {
-            return None;
-        }
-        self.turns = 0;
-        if self.at.elapsed() < WATCH {
-            return None;
-        }
-        self.at = Instant::now();
-        let mut stuck = None;
-        for (k, s) in pool.shards.iter().enumerate() {
-            let now = s.user.load(Acquire);
-            if k != me && now & 1 == 1 && now == self.seen[k] && stuck.is_none() {
-                stuck = Some(k);
-            }
-            self.seen[k] = now;
-        }
-        stuck
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use std::sync::mpsc;
-    use std::time::{Duration, Instant};
-
-    use super::super::epoll::Epoll;
-    use super::Pool;
-
-    /// Timers run once each, in deadline order, not before their deadline, on a worker, also
-    /// when an earlier one is set while the worker waits for a later one.
-    #[test]
-    fn timers_fire_once_in_deadline_order_after_their_delay() {
-        let pool = Pool::start(2, |_| Epoll::new()).expect("pool");
-        let (tx, rx) = mpsc::channel();
-        let start = Instant::now();
-        for (label, ms) in [("late", 60u64), ("early", 20), ("middle", 40)] {
-            let (tx, p) = (tx.clone(), std::sync::Arc::clone(&pool));
-            pool.after(
-                Duration::from_millis(ms),
-                Box::new(move || {
-                    let _ = tx.send((label, start.elapsed(), p.is_current_worker()));
-                }),
-            );
-        }
-        drop(tx);
-        let got: Vec<_> = rx.iter().collect();
-        let labels: Vec<_> = got.iter().map(|g| g.0).collect();
-        assert_eq!(labels, ["early", "middle", "late"]);
-        for (label, at, on_worker) in &got {
-            let want = match *label {
-                "early" => 20,
-                "middle" => 40,
-                _ => 60,
-            };
-            assert!(*at >= Duration::from_millis(want), "{label} at {at:?}");
-            assert!(*on_worker, "{label} ran off the engine's workers");
-        }
-        pool.shutdown();
     }
 }
