@@ -5,8 +5,10 @@
 mod common;
 
 use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use asock::{AsyncSocket, ExecutionEngine, SendResult, SocketState};
+use asock::{AsyncSocket, ExecutionEngine, ReceiveResult, SendResult, SocketState};
 use common::*;
 
 /// How many of `sockets` each of the engine's workers has.
@@ -136,4 +138,81 @@ fn a_completion_can_close_another_socket_of_its_own_worker() {
     let (r, _) = send_and_wait(&b1, vec![b"y".to_vec()]);
     assert_eq!(r, SendResult::Ok);
     assert_eq!(receive_exactly(&a1, 1, 1), b"y");
+}
+
+/// Lending: after an idle spell, in which one of two idle workers lends its shard to the other
+/// and parks, a socket that keeps busy is served by its own worker again (its completions run
+/// on that worker's thread), whichever of the two was lent.
+#[test]
+fn a_busy_socket_is_served_by_its_own_worker_after_an_idle_spell() {
+    let engine = engine_with_threads(2);
+    let (a, b) = socket_pair(&engine);
+    let own = format!("asock-worker-{}", b.worker().expect("bound"));
+    // The idle spell itself: nothing runs on the engine meanwhile.
+    thread::sleep(Duration::from_millis(100));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (mut in_a_row, mut round_trips) = (0, 0);
+    while in_a_row < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "after {round_trips} round trips the completions still ran off {own}"
+        );
+        let (tx, rx) = mpsc::channel();
+        b.receive(vec![vec![0u8; 4]], move |r, n, _| {
+            let _ = tx.send((r, n, thread::current().name().map(String::from)));
+        })
+        .expect("receive accepted");
+        let (r, _) = send_and_wait(&a, vec![b"ping".to_vec()]);
+        assert_eq!(r, SendResult::Ok);
+        let (r, n, name) = wait_for(&rx, "the receive");
+        assert_eq!((r, n), (ReceiveResult::Ok, 4));
+        round_trips += 1;
+        in_a_row = if name.as_deref() == Some(own.as_str()) {
+            in_a_row + 1
+        } else {
+            0
+        };
+    }
+}
+
+/// Keeps one receive pending on `socket`, each posted from the completion of the one before
+/// (as a stream's read loop does), and reports every byte that arrives.
+fn receive_chain(socket: Arc<AsyncSocket>, tx: mpsc::Sender<u8>) {
+    let next = Arc::clone(&socket);
+    socket
+        .receive(vec![vec![0u8; 1]], move |r, n, bufs| {
+            if r == ReceiveResult::Ok && n == 1 && tx.send(bufs[0][0]).is_ok() {
+                receive_chain(next, tx);
+            }
+        })
+        .expect("receive accepted");
+}
+
+/// Lending: a lent shard's sockets keep working while its host serves them. One connection on
+/// each of two idle workers (so one of them is on the lent shard, whichever that is), its peer
+/// outside the engine, with a receive always pending, re-posted from each completion: every
+/// byte the peer sends, a few milliseconds apart so that each receive first finds its socket
+/// drained, arrives.
+#[test]
+fn a_receive_posted_from_a_completion_on_a_lent_shard_completes() {
+    let engine = engine_with_threads(2);
+    let (b1, peer1) = socket_and_raw_peer(&engine);
+    let (b2, peer2) = socket_and_raw_peer(&engine);
+    assert_ne!(b1.worker(), b2.worker(), "one connection on each worker");
+    let (b1, b2) = (Arc::new(b1), Arc::new(b2));
+    let (tx1, rx1) = mpsc::channel();
+    let (tx2, rx2) = mpsc::channel();
+    receive_chain(Arc::clone(&b1), tx1);
+    receive_chain(Arc::clone(&b2), tx2);
+    // The idle spell: one worker lends its shard to the other.
+    thread::sleep(Duration::from_millis(100));
+    for i in 0..100u8 {
+        for (peer, rx) in [(&peer1, &rx1), (&peer2, &rx2)] {
+            raw_send(peer, &[i]);
+            assert_eq!(wait_for(rx, "the byte on the chained receive"), i);
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    b1.close();
+    b2.close();
 }
