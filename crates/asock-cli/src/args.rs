@@ -153,7 +153,7 @@ impl ScenarioId {
 /// The backend of asock's engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
-    /// Whatever asock picks by default (epoll on Linux, or ASOCK_BACKEND)
+    /// Whatever asock picks by default (io_uring where the kernel allows it, else epoll; or ASOCK_BACKEND)
     Auto,
     /// epoll readiness
     Epoll,

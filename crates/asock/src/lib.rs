@@ -38,6 +38,12 @@
 //!   inside blocking callbacks makes no progress until one returns: give an engine that runs
 //!   blocking callbacks more threads than it will have callbacks blocked at once. The engine
 //!   never grows past its minimum; the maximum thread count is checked but not needed.
+//! * *Idle workers lend their shards*: a worker with nothing to do hands its shard to a worker
+//!   that is awake and parks, and that worker serves both, so a lightly loaded engine does not
+//!   wake several threads for its events. The shard is given back as soon as its host's turns
+//!   grow long or the host is stuck in a callback. Meanwhile the lent shard's completions run
+//!   on the host's thread: [`AsyncSocket::worker`] names the shard a socket is bound to, which
+//!   is its worker's thread except while that shard is lent.
 //!
 //! **Windows.** Thread-pool I/O on a private pool per engine, as the requirements of c-pal's
 //! `async_socket_win32` say (`CreateThreadpoolIo`, overlapped `WSASend` / `WSARecv`); there,

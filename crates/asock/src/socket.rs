@@ -142,7 +142,9 @@ impl AsyncSocket {
     ///
     /// On Linux a socket is bound at `open` to the worker with the fewest sockets, or, when the
     /// other end of its loopback connection is open on the same engine, to that end's worker;
-    /// its readiness, I/O and completions then run on that worker until it is closed.
+    /// its readiness, I/O and completions then run on that worker until it is closed, except
+    /// while that worker, idle, has lent its shard to another worker, whose thread then runs
+    /// them.
     pub fn worker(&self) -> Option<usize> {
         #[cfg(not(windows))]
         return self.io.worker();
