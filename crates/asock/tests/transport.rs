@@ -1,6 +1,6 @@
-//! Loopback integration tests of `asock::transport` (c-pal's
-//! `socket_transport_int` scenarios, cpal-notes §6.3, plus the behaviour
-//! fixed in §7 rows 24-36 and §8.4).
+//! Loopback integration tests of `asock::transport`: the scenarios of c-pal's
+//! own transport integration tests, plus the cases where c-pal's transport
+//! misbehaves (short sends, bad arguments, resets) and this one does not.
 //!
 //! Every test uses kernel-chosen ports on 127.0.0.1 / ::1 and bounds every
 //! wait. They run on Linux and, built for Windows, under Wine.

@@ -62,7 +62,7 @@ fn assert_three_abandoned(got: Vec<Pending>, what: &str) {
     }
 }
 
-/// §9 row 6, C5, C9, C13: close with a pending receive, a back-pressured send and a pending
+/// C5, C9, C13: close with a pending receive, a back-pressured send and a pending
 /// notify: each callback runs exactly once, ABANDONED, before close returns.
 #[test]
 fn close_with_pending_receive_send_and_notify_abandons_each_once_before_returning() {
@@ -171,7 +171,7 @@ fn drop_with_pending_operations_completes_them_abandoned() {
     }
 }
 
-/// §9 row 7, C5, C9: close racing a storm of sends from 4 threads: every accepted send gets
+/// C5, C9: close racing a storm of sends from 4 threads: every accepted send gets
 /// exactly one callback before close returns, every later send is NOT_OPEN, counts balance.
 #[test]
 fn close_racing_a_send_storm_balances_every_accepted_send() {
@@ -256,7 +256,7 @@ enum Inside {
     CloseReturned(SocketState),
 }
 
-/// §9 row 8 (c-pal §8.2 #18), C6, C9: close from inside a receive callback returns (no
+/// C6, C9: close from inside a receive callback returns (no
 /// deadlock), and the socket's other pending operations complete ABANDONED meanwhile.
 #[test]
 fn close_from_inside_a_receive_callback_returns_and_abandons_the_rest() {
@@ -308,7 +308,7 @@ fn close_from_inside_a_receive_callback_returns_and_abandons_the_rest() {
     assert_no_more(&rx, "callbacks");
 }
 
-/// §9 row 8 (c-pal §8.2 #18), C6, C9: close from inside a send callback returns, a pending
+/// C6, C9: close from inside a send callback returns, a pending
 /// receive completes ABANDONED, and the peer gets the data then the end of the stream.
 #[test]
 fn close_from_inside_a_send_callback_returns_and_abandons_the_rest() {
@@ -348,7 +348,7 @@ fn close_from_inside_a_send_callback_returns_and_abandons_the_rest() {
     assert_no_more(&rx, "callbacks");
 }
 
-/// §9 row 9 (c-pal §8.2 #19), C9: two threads closing at once both return only when the
+/// C9: two threads closing at once both return only when the
 /// socket is CLOSED and the (slow) abandoned completion has run.
 #[test]
 fn two_concurrent_closes_both_return_only_when_closed() {
@@ -418,7 +418,7 @@ fn close_waits_for_a_completion_callback_running_on_another_thread() {
     assert_no_more(&rx, "the slow callback");
 }
 
-/// c-pal §2.5 / §8.1 #11: an ABANDONED callback (run by a close) may submit I/O on another
+/// An ABANDONED callback (run by a close) may submit I/O on another
 /// socket of the engine and close a third one, without deadlock.
 #[test]
 fn an_abandoned_callback_can_use_and_close_other_sockets() {
@@ -621,7 +621,7 @@ fn sends_and_receives_with_many_buffers_keep_byte_order() {
     assert_eq!(got, data);
 }
 
-/// C13 (c-pal §8.1 #1, #2): notify Out while a 64 MiB send is back-pressured waits until the
+/// C13: notify Out while a 64 MiB send is back-pressured waits until the
 /// socket is writable again, then is delivered once; the send completes OK.
 #[test]
 #[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
@@ -651,7 +651,7 @@ fn notify_out_waits_for_a_back_pressured_socket_to_drain() {
     assert_no_more(&nrx, "notify Out");
 }
 
-/// c-pal §8.1 #16: `open` makes a blocking descriptor non-blocking, so a send the peer does not
+/// `open` makes a blocking descriptor non-blocking, so a send the peer does not
 /// read never blocks the submitting call.
 #[test]
 #[cfg(target_os = "linux")] // fcntl(2) on the raw fd

@@ -104,7 +104,7 @@ pub(super) fn scripted_socket(
     (socket, peer)
 }
 
-/// C12 (§9 row 12): one injected WouldBlock on send, then pass-through: the send completes OK
+/// C12: one injected WouldBlock on send, then pass-through: the send completes OK
 /// once the socket reports readiness again (here: the peer writes a byte, an edge on the
 /// socket — readiness comes from the socket, as documented), all bytes intact, 2 calls.
 #[test]
@@ -160,7 +160,7 @@ fn custom_transport_receive_survives_one_would_block() {
     assert_eq!(script.send_calls.load(SeqCst), 0);
 }
 
-/// C12, C7, C8 (§9 row 12): a transport reporting ConnectionReset: the send is rejected
+/// C12, C7, C8: a transport reporting ConnectionReset: the send is rejected
 /// NOT_OPEN (reset found at submission) or completes ABANDONED; a receive completes
 /// ABANDONED with 0 bytes.
 #[test]
@@ -204,7 +204,7 @@ fn custom_transport_connection_reset_abandons_send_and_receive() {
     assert!(script.recv_calls.load(SeqCst) >= 1);
 }
 
-/// C12 (c-pal §8.1 #15): a transport whose send returns Ok(0) fails the send, at submission
+/// C12: a transport whose send returns Ok(0) fails the send, at submission
 /// (an OS-style error) or with SendResult::Error, after exactly one call: no spinning. After a
 /// WouldBlock, the 0 comes back from the engine's retry: SendResult::Error after 2 calls.
 #[test]

@@ -4,7 +4,7 @@
 use super::custom::{Script, Scripted, Then};
 use super::*;
 
-/// §9 row 14 (c-pal §8.1 #11): a callback that sleeps 1 s on one socket does not keep another
+/// A callback that sleeps 1 s on one socket does not keep another
 /// socket on the same 2-thread engine from completing a round trip meanwhile.
 #[test]
 fn slow_callback_on_one_socket_does_not_stall_another() {
@@ -14,7 +14,7 @@ fn slow_callback_on_one_socket_does_not_stall_another() {
     round_trip_while_a_callback_sleeps(&a1, &b1, &a2, &b2);
 }
 
-/// §9 row 15, C11: engine parameters: {5,3} rejected; {3,3} and {0,0} accepted ({0,0} runs
+/// C11: engine parameters: {5,3} rejected; {3,3} and {0,0} accepted ({0,0} runs
 /// one thread and works); None gives the defaults 4 / 0.
 #[test]
 fn engine_parameters_are_validated() {
@@ -72,7 +72,7 @@ fn async_sockets_hold_an_engine_reference_until_dropped() {
     assert_eq!(engine.ref_count(), 1);
 }
 
-/// C11 (c-pal §2.5 last rows): the last engine reference dropped from inside a completion
+/// C11: the last engine reference dropped from inside a completion
 /// callback (along with both sockets, one of them the callback's own) does not deadlock.
 #[test]
 fn dropping_the_last_engine_reference_inside_a_callback_does_not_deadlock() {

@@ -12,7 +12,7 @@ pub(super) fn notify(socket: &AsyncSocket, io_type: NotifyType) -> mpsc::Receive
     rx
 }
 
-/// C13 (§9 row 13): notify Out on a writable socket is delivered once; nothing is written.
+/// C13: notify Out on a writable socket is delivered once; nothing is written.
 #[test]
 #[cfg(not(windows))] // notify_io fails on Windows (04_002: windows_seed tests it)
 fn notify_out_is_delivered_once_on_a_writable_socket() {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// §9 row 1 (c-pal §8.1 #2, #3, #6): 64 MiB in four buffers while the peer reads slowly:
+/// 64 MiB in four buffers while the peer reads slowly:
 /// exactly one SEND_OK, and every byte arrives intact and in order (C7).
 #[test]
 fn large_send_64mib_to_a_slow_reader_completes_once_ok_and_intact() {
@@ -39,7 +39,7 @@ fn large_send_64mib_to_a_slow_reader_completes_once_ok_and_intact() {
     assert_no_more(&rx, "the 64 MiB send");
 }
 
-/// §9 row 2 (c-pal §8.1 #5), C7, C14: 4 threads × 250 sends on one socket, each payload 1000
+/// C7, C14: 4 threads × 250 sends on one socket, each payload 1000
 /// copies of a distinct u32 tag: every payload is contiguous in the stream, each thread's
 /// payloads appear in its call order, and completions arrive in stream order.
 #[test]
@@ -120,7 +120,7 @@ fn concurrent_sends_from_4_threads_never_interleave() {
     );
 }
 
-/// §9 row 3 (c-pal §8.1 #1): a receive posted while a 64 MiB send is back-pressured on the
+/// A receive posted while a 64 MiB send is back-pressured on the
 /// same socket completes as soon as data arrives (full duplex); the send stays pending and
 /// is abandoned at close.
 #[test]
@@ -156,7 +156,7 @@ fn receive_completes_while_a_large_send_is_back_pressured() {
     assert_no_more(&brx, "the big send");
 }
 
-/// §9 row 4 (c-pal §8.1 #7), C8: a multi-buffer receive with exactly its total available
+/// C8: a multi-buffer receive with exactly its total available
 /// fills every buffer, in order.
 #[test]
 fn multi_buffer_receive_with_exact_total_fills_all_buffers_in_order() {
@@ -200,7 +200,7 @@ fn multi_buffer_receive_with_exact_total_fills_all_buffers_in_order() {
     }
 }
 
-/// §9 row 5 (c-pal §8.1 #9), C8: the peer sends 1000 bytes and closes before any receive is
+/// C8: the peer sends 1000 bytes and closes before any receive is
 /// posted: the first receive gets the 1000 bytes (OK), every later one ABANDONED with 0 bytes.
 #[test]
 fn peer_sends_then_closes_receive_gets_data_then_abandoned() {
@@ -240,7 +240,7 @@ fn wait_for_peer_close(fd: std::os::fd::RawFd) {
     assert_ne!(p.revents & libc::POLLRDHUP, 0);
 }
 
-/// §9 row 5 (c-pal §8.1 #9), C8, made deterministic: the peer's data *and* its end of stream
+/// C8, made deterministic: the peer's data *and* its end of stream
 /// have both arrived, and the engine has seen the socket's readiness (a notify In completed),
 /// before the first receive is posted. That receive gets the 1000 bytes, every later one
 /// ABANDONED with 0 bytes.
@@ -276,7 +276,7 @@ fn peer_sends_then_closes_with_fin_already_seen_receive_gets_data_then_abandoned
     }
 }
 
-/// §9 row 5 (c-pal §8.1 #9), C8, on the library's fallback path for kernels without
+/// C8, on the library's fallback path for kernels without
 /// `TCP_INQ` (Linux < 4.18; also every non-TCP socket given through `from_socket`): the test
 /// switches `TCP_INQ` off again after `open`, so reads report no queue length. The peer's data
 /// and end of stream have both arrived before the first receive: it gets the 1000 bytes, every
@@ -325,7 +325,7 @@ fn peer_sends_then_closes_without_tcp_inq_receive_gets_data_then_abandoned() {
     );
 }
 
-/// §9 row 5, with the receives posted while the peer is still sending 256 KiB and then
+/// C8, with the receives posted while the peer is still sending 256 KiB and then
 /// closes: all bytes arrive in order (OK), then ABANDONED.
 #[test]
 fn peer_sends_256kib_then_closes_while_receiving_data_then_abandoned() {
