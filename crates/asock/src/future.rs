@@ -98,6 +98,7 @@ pub use listener::{AcceptTransport, Listener, DEFAULT_BACKLOG};
 pub use op::{CloseFuture, NotifyFuture, ReceiveFuture, SendFuture};
 pub use socket::Socket;
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tokio", feature = "futures-io"))))]
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, SocketStream, StreamOptions};
 pub use task::{spawn, JoinHandle};
 

@@ -53,6 +53,7 @@
 //!
 //! # Example
 //! See [`AsyncSocket`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod buf;
 mod core;

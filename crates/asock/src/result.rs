@@ -152,7 +152,33 @@ impl<T> fmt::Display for SubmitError<T> {
     }
 }
 
-impl<T> std::error::Error for SubmitError<T> {}
+impl<T> std::error::Error for SubmitError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            SubmitErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A refused submission as the I/O error a stream reports: not open is
+/// [`io::ErrorKind::NotConnected`], an invalid argument [`io::ErrorKind::InvalidInput`].
+impl From<SubmitErrorKind> for io::Error {
+    fn from(kind: SubmitErrorKind) -> Self {
+        match kind {
+            SubmitErrorKind::NotOpen => {
+                io::Error::new(io::ErrorKind::NotConnected, "asock: the socket is not open")
+            }
+            SubmitErrorKind::Io(e) => e,
+            SubmitErrorKind::InvalidArgument(what) => {
+                io::Error::new(io::ErrorKind::InvalidInput, what)
+            }
+            SubmitErrorKind::Unsupported => {
+                io::Error::new(io::ErrorKind::Unsupported, "not supported on this platform")
+            }
+        }
+    }
+}
 
 /// Why an open was rejected.
 #[derive(Debug)]
@@ -206,7 +232,27 @@ impl fmt::Display for OpenError {
     }
 }
 
-impl std::error::Error for OpenError {}
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            OpenErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The I/O error of a failed open: of the registration that failed (this error inside), a
+/// transport without a connected socket [`io::ErrorKind::NotConnected`].
+impl From<OpenError> for io::Error {
+    fn from(e: OpenError) -> Self {
+        let kind = match e.kind() {
+            OpenErrorKind::Io(inner) => inner.kind(),
+            OpenErrorKind::InvalidTransport => io::ErrorKind::NotConnected,
+            OpenErrorKind::NotClosed => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
 
 /// Why an async socket or an engine could not be created.
 #[derive(Debug)]
@@ -231,4 +277,27 @@ impl fmt::Display for CreateError {
     }
 }
 
-impl std::error::Error for CreateError {}
+impl std::error::Error for CreateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CreateError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for CreateError {
+    fn from(e: io::Error) -> Self {
+        CreateError::Io(e)
+    }
+}
+
+/// The OS's own error, or [`io::ErrorKind::Other`] with this error inside.
+impl From<CreateError> for io::Error {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::Io(e) => e,
+            other => io::Error::other(other),
+        }
+    }
+}

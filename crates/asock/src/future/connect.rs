@@ -23,8 +23,6 @@ use super::fd::Fd;
 use super::op::{Cell, OpFuture};
 use super::Socket;
 use crate::engine::ExecutionEngine;
-use crate::result::{CreateError, OpenError};
-use crate::transport::TransportError;
 
 /// What the connect makes of the connected, opened socket and its descriptor (a [`Socket`],
 /// a `SocketStream`).
@@ -260,7 +258,7 @@ mod linux {
             let notified = socket
                 .as_async_socket()
                 .notify_io(NotifyType::Out, move |r| me.on_writable(r, attempt));
-            notified.map_err(|e| super::submit_error(e.into_parts().0))?;
+            notified.map_err(|e| io::Error::from(e.into_parts().0))?;
             st.waiting = Some((socket, fd, attempt));
             Ok(None)
         }
@@ -326,7 +324,7 @@ mod thread {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use super::{transport_error, Cell, Fd, Make};
+    use super::{Cell, Fd, Make};
     use crate::engine::ExecutionEngine;
     use crate::future::Socket;
     use crate::transport::SocketTransport;
@@ -349,7 +347,7 @@ mod thread {
                     let mut transport = SocketTransport::client();
                     transport
                         .connect(&host, port, timeout)
-                        .map_err(transport_error)?;
+                        .map_err(io::Error::from)?;
                     // SAFETY: kept next to the socket that owns the descriptor (see `Fd::of`).
                     let fd = unsafe { Fd::of(&transport) }.expect("a connected transport");
                     make(Socket::open_on(&engine, transport)?, fd)
@@ -362,41 +360,3 @@ mod thread {
 
 // ---------------------------------------------------------------------------------------------
 // Error conversions for the io-flavoured entry points
-
-pub(crate) fn transport_error(e: TransportError) -> io::Error {
-    match e {
-        TransportError::Io(e) => e,
-        TransportError::InvalidArg(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
-        other => io::Error::other(other),
-    }
-}
-
-pub(crate) fn create_error(e: CreateError) -> io::Error {
-    match e {
-        CreateError::Io(e) => e,
-        other => io::Error::other(other),
-    }
-}
-
-pub(crate) fn open_error(e: OpenError) -> io::Error {
-    match e.kind() {
-        crate::OpenErrorKind::Io(inner) => io::Error::new(inner.kind(), e),
-        crate::OpenErrorKind::InvalidTransport => io::Error::new(io::ErrorKind::NotConnected, e),
-        crate::OpenErrorKind::NotClosed => io::Error::other(e),
-    }
-}
-
-/// A refused submission as an I/O error.
-#[cfg_attr(
-    all(windows, not(any(feature = "tokio", feature = "futures-io"))),
-    allow(dead_code)
-)]
-pub(crate) fn submit_error(kind: crate::SubmitErrorKind) -> io::Error {
-    use crate::SubmitErrorKind as K;
-    match kind {
-        K::NotOpen => io::Error::new(io::ErrorKind::NotConnected, "asock: the socket is not open"),
-        K::Io(e) => e,
-        K::InvalidArgument(what) => io::Error::new(io::ErrorKind::InvalidInput, what),
-        K::Unsupported => io::Error::new(io::ErrorKind::Unsupported, "unsupported"),
-    }
-}

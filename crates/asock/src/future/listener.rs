@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
 
-use super::connect::transport_error;
 use super::Socket;
 use crate::engine::ExecutionEngine;
 use crate::transport::SocketTransport;
@@ -101,7 +100,7 @@ impl Listener {
             let mut transport = SocketTransport::server();
             match transport.listen_on(addr, backlog) {
                 Ok(()) => return Self::from_transport(engine, transport),
-                Err(e) => last_error = Some(transport_error(e)),
+                Err(e) => last_error = Some(io::Error::from(e)),
             }
         }
         Err(last_error.unwrap_or_else(|| {
@@ -162,6 +161,7 @@ impl Listener {
     /// # Cancel safety
     /// As [`accept`](Self::accept).
     #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tokio", feature = "futures-io"))))]
     pub async fn accept_stream(&self) -> io::Result<(super::SocketStream, SocketAddr)> {
         self.accept_stream_with(super::StreamOptions::default())
             .await
@@ -169,6 +169,7 @@ impl Listener {
 
     /// [`accept_stream`](Self::accept_stream) with the stream's buffer sizes and options.
     #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tokio", feature = "futures-io"))))]
     pub async fn accept_stream_with(
         &self,
         options: super::StreamOptions,
@@ -227,6 +228,7 @@ impl fmt::Debug for Listener {
 /// Yields every accepted connection as an opened [`Socket`]; never ends (cargo feature
 /// `futures-io`).
 #[cfg(feature = "futures-io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
 impl futures_core::Stream for Listener {
     type Item = io::Result<Socket>;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<Socket>>> {

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::connect::{create_error, open_error, Connect};
+use super::connect::Connect;
 use super::op::{Cell, CloseFuture, NotifyFuture, OpFuture, ReceiveFuture, SendFuture};
 use crate::buf::{IoBuf, IoBufMut};
 use crate::core::state::SocketState;
@@ -53,8 +53,8 @@ impl Socket {
     /// assert_eq!(socket.state(), asock::SocketState::Open);
     /// ```
     pub fn open_on(engine: &ExecutionEngine, transport: SocketTransport) -> io::Result<Self> {
-        let socket = Self::new(engine).map_err(create_error)?;
-        socket.open(transport).map_err(open_error)?;
+        let socket = Self::new(engine).map_err(io::Error::from)?;
+        socket.open(transport).map_err(io::Error::from)?;
         Ok(socket)
     }
 

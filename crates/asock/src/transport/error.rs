@@ -52,6 +52,19 @@ impl From<io::Error> for TransportError {
     }
 }
 
+/// The I/O error a caller of `std::io` style APIs sees: a failed system call is itself, an
+/// invalid argument is [`io::ErrorKind::InvalidInput`], the rest
+/// [`io::ErrorKind::Other`] with this error inside.
+impl From<TransportError> for io::Error {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Io(e) => e,
+            TransportError::InvalidArg(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
+            other => io::Error::other(other),
+        }
+    }
+}
+
 /// The error of [`super::SocketTransport::accept`] (c-pal's `SOCKET_ACCEPT_RESULT`
 /// failures; `NO_CONNECTION` is `Ok(None)`).
 #[derive(Debug)]
@@ -86,6 +99,17 @@ impl std::error::Error for AcceptError {
         match self {
             AcceptError::PortExhaustion(err) | AcceptError::Error(err) => Some(err),
             _ => None,
+        }
+    }
+}
+
+/// The I/O error inside (an exhausted port range or a failed system call), or
+/// [`io::ErrorKind::Other`] with this error inside.
+impl From<AcceptError> for io::Error {
+    fn from(e: AcceptError) -> Self {
+        match e {
+            AcceptError::PortExhaustion(inner) | AcceptError::Error(inner) => inner,
+            other => io::Error::other(other),
         }
     }
 }

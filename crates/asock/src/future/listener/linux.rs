@@ -14,7 +14,6 @@ use std::task::{Context, Poll};
 
 use super::{wake_all, Accepted, Queue};
 use crate::engine::ExecutionEngine;
-use crate::future::connect::{create_error, open_error, submit_error};
 use crate::future::fd::Fd;
 use crate::result::{NotifyResult, NotifyType};
 use crate::socket::AsyncSocket;
@@ -46,8 +45,8 @@ impl Acceptor {
         // only through `Shared` (so never after that socket is dropped).
         let fd = unsafe { Fd::of(&transport) }
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "not listening"))?;
-        let socket = AsyncSocket::new(engine).map_err(create_error)?;
-        socket.open_listening(transport).map_err(open_error)?;
+        let socket = AsyncSocket::new(engine).map_err(io::Error::from)?;
+        socket.open_listening(transport).map_err(io::Error::from)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
@@ -126,7 +125,7 @@ impl Shared {
                     sh.on_readable(r);
                 }
             })
-            .map_err(|e| submit_error(e.into_parts().0))?;
+            .map_err(|e| io::Error::from(e.into_parts().0))?;
         st.armed = true;
         Ok(())
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::{wake_all, Accepted, Queue};
 use crate::engine::ExecutionEngine;
-use crate::transport::{AcceptError, SocketTransport};
+use crate::transport::SocketTransport;
 
 /// How long the helper thread blocks in one `accept` before it looks whether the listener is
 /// still wanted; it bounds how long the listening socket outlives a dropped listener.
@@ -104,7 +104,7 @@ impl Shared {
                         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                     Ok((transport, peer))
                 }
-                Err(e) => Err(accept_error(e)),
+                Err(e) => Err(io::Error::from(e)),
             };
             if st.dropped {
                 // Nobody will take it: close it now.
@@ -115,13 +115,6 @@ impl Shared {
             wake_all(wake);
             st = self.lock();
         }
-    }
-}
-
-fn accept_error(e: AcceptError) -> io::Error {
-    match e {
-        AcceptError::PortExhaustion(inner) | AcceptError::Error(inner) => inner,
-        other => io::Error::other(other),
     }
 }
 

@@ -10,6 +10,7 @@ use super::{OwnedReadHalf, OwnedWriteHalf, SocketStream};
 macro_rules! read_impls {
     ($ty:ty) => {
         #[cfg(feature = "tokio")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
         impl tokio::io::AsyncRead for $ty {
             fn poll_read(
                 self: Pin<&mut Self>,
@@ -24,6 +25,7 @@ macro_rules! read_impls {
         }
 
         #[cfg(feature = "tokio")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
         impl tokio::io::AsyncBufRead for $ty {
             fn poll_fill_buf(
                 self: Pin<&mut Self>,
@@ -38,6 +40,7 @@ macro_rules! read_impls {
         }
 
         #[cfg(feature = "futures-io")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
         impl futures_io::AsyncRead for $ty {
             fn poll_read(
                 self: Pin<&mut Self>,
@@ -50,6 +53,7 @@ macro_rules! read_impls {
         }
 
         #[cfg(feature = "futures-io")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
         impl futures_io::AsyncBufRead for $ty {
             fn poll_fill_buf(
                 self: Pin<&mut Self>,
@@ -70,6 +74,7 @@ macro_rules! read_impls {
 macro_rules! write_impls {
     ($ty:ty) => {
         #[cfg(feature = "tokio")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
         impl tokio::io::AsyncWrite for $ty {
             fn poll_write(
                 self: Pin<&mut Self>,
@@ -97,6 +102,7 @@ macro_rules! write_impls {
         }
 
         #[cfg(feature = "futures-io")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "futures-io")))]
         impl futures_io::AsyncWrite for $ty {
             fn poll_write(
                 self: Pin<&mut Self>,

@@ -9,7 +9,6 @@ use std::task::{ready, Context, Poll};
 use super::write::is_reset;
 use super::write::Shared;
 use super::StreamOptions;
-use crate::future::connect::submit_error;
 use crate::future::op::Cell;
 use crate::result::{ReceiveResult, SubmitErrorKind};
 
@@ -268,7 +267,7 @@ impl ReadSide {
                         Some(k) => io::Error::new(k, "asock: the connection was reset"),
                         None => io::Error::new(io::ErrorKind::NotConnected, "asock: closed"),
                     },
-                    other => submit_error(other),
+                    other => io::Error::from(other),
                 })
             }
         }

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::StreamOptions;
-use crate::future::connect::submit_error;
 use crate::future::fd::Fd;
 use crate::future::Socket;
 use crate::result::{SendResult, SubmitErrorKind};
@@ -290,7 +289,7 @@ impl Shared {
                 .as_async_socket()
                 .failure()
                 .unwrap_or(io::ErrorKind::ConnectionReset),
-            other => submit_error(other).kind(),
+            other => io::Error::from(other).kind(),
         }
     }
 
