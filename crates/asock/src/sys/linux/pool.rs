@@ -56,11 +56,13 @@ use super::sync::{
 };
 use lend::{Load, LEND_AGAIN_AFTER, NO_HOST};
 use rescue::Watch;
+use work::Work;
 
 mod lend;
 mod rescue;
 #[cfg(all(test, not(loom)))]
 mod tests;
+mod work;
 
 /// How often a worker looks for a worker stuck in user code, and how long user code may run
 /// before its shard is rescued.
@@ -658,46 +660,5 @@ impl<D: Driver> Pool<D> {
         drop((leftover, timers, work));
         let sockets = std::mem::take(&mut *lock(&shard.registry));
         drop(sockets);
-    }
-}
-
-/// A worker's reusable buffers.
-struct Work<D: Driver> {
-    events: Vec<(u64, D::Event)>,
-    found: Vec<(Arc<Socket<D>>, D::Event)>,
-    runnable: Vec<Task<D>>,
-    scratch: D::Scratch,
-    /// Lent shards whose readiness the last wait reported.
-    guests: Vec<usize>,
-    /// This worker serves lent shards (it then measures `waited`).
-    hosting: bool,
-    /// Time spent waiting, and turns, since the host last looked at its load.
-    waited: Duration,
-    turns: u32,
-    /// Events of the host's own shard and of its guests since it last looked at its load.
-    own_events: u32,
-    guest_events: u32,
-    /// A worker given its shard back lends it again only after this.
-    lend_after: Option<Instant>,
-    /// The shards whose source this worker's source reports (see `lend.rs`).
-    nested: Vec<bool>,
-}
-
-impl<D: Driver> Work<D> {
-    fn new(driver: &D) -> Self {
-        Work {
-            events: Vec::new(),
-            found: Vec::new(),
-            runnable: Vec::new(),
-            scratch: driver.scratch(),
-            guests: Vec::new(),
-            hosting: false,
-            waited: Duration::ZERO,
-            turns: 0,
-            own_events: 0,
-            guest_events: 0,
-            lend_after: None,
-            nested: Vec::new(),
-        }
     }
 }
