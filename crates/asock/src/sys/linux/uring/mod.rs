@@ -53,13 +53,20 @@ const GUEST_POLL: u64 = 5;
 /// Low bits of the `user_data` of the removal of such a poll (its CQE is ignored).
 const GUEST_POLL_REMOVE: u64 = 6;
 
-/// The multishot poll, in a host's ring, on the ring of lent shard `shard` (descriptor `fd`):
-/// it completes whenever that ring has completions.
-fn guest_poll(fd: RawFd, shard: usize) -> squeue::Entry {
+/// A multishot poll for `fd` becoming readable, completing as `user_data`: on the wake-up
+/// eventfd ([`WAKE`]), or in a host's ring on a lent shard's ring ([`guest_data`]), which is
+/// readable whenever it has completions.
+fn poll_in(fd: RawFd, user_data: u64) -> squeue::Entry {
     opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as _)
         .multi(true)
         .build()
-        .user_data((shard as u64) << 3 | GUEST_POLL)
+        .user_data(user_data)
+}
+
+/// The `user_data` of a host's entry about lent shard `shard` (`low`: [`GUEST_POLL`] or
+/// [`GUEST_POLL_REMOVE`]).
+fn guest_data(shard: usize, low: u64) -> u64 {
+    (shard as u64) << 3 | low
 }
 
 /// What a CQE completes: the low three bits of its `user_data`.
@@ -365,10 +372,7 @@ impl super::driver::Driver for Uring {
         // Another thread drives the ring just now: it hears the ring's completions.
         let Some(mut ring) = ring else { return };
         if !ring.wake_armed {
-            let entry = opcode::PollAdd::new(types::Fd(self.wakefd.as_raw_fd()), libc::POLLIN as _)
-                .multi(true)
-                .build()
-                .user_data(WAKE);
+            let entry = poll_in(self.wakefd.as_raw_fd(), WAKE);
             ring.wake_armed = true;
             // SAFETY: a poll points at no memory; the eventfd lives as long as the ring.
             unsafe { ring.push(&entry) };
@@ -417,7 +421,7 @@ impl super::driver::Driver for Uring {
         }
         for (shard, fd) in rearm {
             // SAFETY: a poll points at no memory; the guest's ring lives as long as the pool.
-            unsafe { ring.push(&guest_poll(fd, shard)) };
+            unsafe { ring.push(&poll_in(fd, guest_data(shard, GUEST_POLL))) };
         }
         ring.wake_armed = wake_armed;
         ring.progressed = progressed || woke;
@@ -446,7 +450,7 @@ impl super::driver::Driver for Uring {
         if !ring.guests.iter().any(|g| g.0 == shard) {
             ring.guests.push((shard, guest.fd));
             // SAFETY: a poll points at no memory; the guest's ring lives as long as the pool.
-            unsafe { ring.push(&guest_poll(guest.fd, shard)) };
+            unsafe { ring.push(&poll_in(guest.fd, guest_data(shard, GUEST_POLL))) };
         }
         Ok(())
     }
@@ -456,10 +460,9 @@ impl super::driver::Driver for Uring {
         let before = ring.guests.len();
         ring.guests.retain(|g| g.0 != shard);
         if ring.guests.len() != before {
-            let target = (shard as u64) << 3 | GUEST_POLL;
-            let entry = opcode::PollRemove::new(target)
+            let entry = opcode::PollRemove::new(guest_data(shard, GUEST_POLL))
                 .build()
-                .user_data((shard as u64) << 3 | GUEST_POLL_REMOVE);
+                .user_data(guest_data(shard, GUEST_POLL_REMOVE));
             // SAFETY: a poll removal points at no memory.
             unsafe { ring.push(&entry) };
         }
