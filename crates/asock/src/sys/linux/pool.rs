@@ -640,10 +640,7 @@ impl<D: Driver> Pool<D> {
             }
             if work.hosting && !was_hosting {
                 load = Load::new();
-                work.waited = Duration::ZERO;
-                work.turns = 0;
-                work.own_events = 0;
-                work.guest_events = 0;
+                work.reset_load();
             }
             let came = self.serve(me, &mut work, if alone { None } else { Some(WATCH) }, true);
             if let Some(stuck) = watch.look(&self, me, !came) {

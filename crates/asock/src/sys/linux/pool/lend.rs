@@ -307,10 +307,7 @@ impl<D: Driver> Pool<D> {
         let per_turn = busy / work.turns.max(1);
         let (own, guests) = (work.own_events, work.guest_events);
         load.since = Instant::now();
-        work.waited = Duration::ZERO;
-        work.turns = 0;
-        work.own_events = 0;
-        work.guest_events = 0;
+        work.reset_load();
         let hosted = |k: usize| self.shards[k].host.load(Relaxed) == me;
         if own == 0 && guests > 0 {
             load.slow = 0;

@@ -47,4 +47,12 @@ impl<D: Driver> Work<D> {
             nested: Vec::new(),
         }
     }
+
+    /// Starts a new load window: zero the waits, turns and events counted since the last look.
+    pub(super) fn reset_load(&mut self) {
+        self.waited = Duration::ZERO;
+        self.turns = 0;
+        self.own_events = 0;
+        self.guest_events = 0;
+    }
 }
