@@ -4,5 +4,6 @@
 
 pub(crate) mod errors;
 pub(crate) mod ops;
+pub(crate) mod poison;
 pub(crate) mod state;
 pub(crate) mod validate;

@@ -108,6 +108,7 @@ mod linux {
     use socket2::{Domain, Protocol, SockAddr, Type};
 
     use super::{numeric, Cell, Fd, Make};
+    use crate::core::poison::unpoisoned;
     use crate::engine::ExecutionEngine;
     use crate::future::Socket;
     use crate::result::{NotifyResult, NotifyType};
@@ -184,7 +185,7 @@ mod linux {
 
     impl<T: Send + 'static> Attempts<T> {
         fn lock(&self) -> MutexGuard<'_, State<T>> {
-            self.state.lock().unwrap_or_else(|e| e.into_inner())
+            unpoisoned(self.state.lock())
         }
 
         fn run(self: &Arc<Self>, addrs: Vec<SocketAddr>) {

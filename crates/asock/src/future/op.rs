@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use crate::core::poison::unpoisoned;
 use crate::result::{NotifyResult, ReceiveResult, SendResult, SubmitError};
 
 // ---------------------------------------------------------------------------------------------
@@ -37,7 +38,7 @@ impl<T> Cell<T> {
 
     fn lock(&self) -> MutexGuard<'_, Slot<T>> {
         // A panic never happens while the slot is locked; recover anyway rather than poison.
-        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+        unpoisoned(self.slot.lock())
     }
 
     /// Stores the completion's value and wakes the waiting task, or drops the value (outside
@@ -91,7 +92,7 @@ impl<T> Cell<T> {
     pub(crate) fn reuse(cell: &mut Arc<Self>) {
         match Arc::get_mut(cell) {
             Some(this) => {
-                let slot = this.slot.get_mut().unwrap_or_else(|e| e.into_inner());
+                let slot = unpoisoned(this.slot.get_mut());
                 if matches!(slot, Slot::Taken) {
                     *slot = Slot::Waiting(None);
                     return;

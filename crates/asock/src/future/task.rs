@@ -11,6 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
 use super::Cell;
+use crate::core::poison::unpoisoned;
 use crate::engine::ExecutionEngine;
 use crate::sys::EngineApi;
 
@@ -115,7 +116,7 @@ where
         let mut cx = Context::from_waker(&waker);
         let mut polls = 0;
         loop {
-            let mut slot = self.future.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = unpoisoned(self.future.lock());
             let Some(future) = slot.as_mut() else {
                 return;
             };

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 
 use super::{wake_all, Accepted, Queue};
+use crate::core::poison::unpoisoned;
 use crate::engine::ExecutionEngine;
 use crate::future::fd::Fd;
 use crate::result::{NotifyResult, NotifyType};
@@ -82,7 +83,7 @@ impl Acceptor {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        unpoisoned(self.state.lock())
     }
 
     /// One connection if one is waiting (`None`: `WouldBlock`), or the error of `accept4`.

@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::{wake_all, Accepted, Queue};
+use crate::core::poison::unpoisoned;
 use crate::engine::ExecutionEngine;
 use crate::transport::SocketTransport;
 
@@ -78,7 +79,7 @@ impl Acceptor {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        unpoisoned(self.state.lock())
     }
 
     /// The helper thread: accepts while accepts wait, until the listener is dropped.
@@ -88,7 +89,7 @@ impl Shared {
             // Sleep until the listener is dropped or an accept waits (every connection in
             // `ready` is for an accept already woken).
             while !st.dropped && st.queue.is_empty() {
-                st = self.wanted.wait(st).unwrap_or_else(|e| e.into_inner());
+                st = unpoisoned(self.wanted.wait(st));
             }
             if st.dropped {
                 return;

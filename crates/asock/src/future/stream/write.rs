@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::StreamOptions;
+use crate::core::poison::unpoisoned;
 use crate::future::fd::Fd;
 use crate::future::Socket;
 use crate::result::{SendResult, SubmitErrorKind};
@@ -110,7 +111,7 @@ impl Shared {
     }
 
     fn lock(&self) -> MutexGuard<'_, WriteState> {
-        self.write.lock().unwrap_or_else(|e| e.into_inner())
+        unpoisoned(self.write.lock())
     }
 
     pub(super) fn peer_addr(&self) -> io::Result<SocketAddr> {

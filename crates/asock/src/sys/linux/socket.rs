@@ -43,6 +43,7 @@ use super::pool::{thread_id, Pool};
 use super::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::core::errors::is_connection_gone;
 use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
+use crate::core::poison::unpoisoned;
 use crate::core::state::SocketState;
 use crate::result::{
     NotifyResult, NotifyType, OpenError, OpenErrorKind, ReceiveResult, SendResult, SubmitErrorKind,
@@ -272,7 +273,7 @@ impl<D: Driver> Socket<D> {
 
     fn wait<'a>(&self, mut g: MutexGuard<'a, Core<D>>) -> MutexGuard<'a, Core<D>> {
         g.d.waiters += 1;
-        let mut g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        let mut g = unpoisoned(self.cv.wait(g));
         g.d.waiters -= 1;
         g
     }

@@ -5,6 +5,7 @@
 //! Everything the pool and the socket core share between threads comes from here: locks,
 //! condition variables, atomics, thread spawning and thread-locals.
 
+use crate::core::poison::unpoisoned;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
 #[cfg(loom)]
@@ -37,8 +38,7 @@ pub(crate) fn spawn(
     std::thread::Builder::new().name(name).spawn(f)
 }
 
-/// Locks `m`, carrying on past a poisoned lock: a panic elsewhere while holding it leaves data
-/// that the critical sections here keep consistent at every step.
+/// Locks `m`, carrying on past a poisoned lock (the crate's policy: [`unpoisoned`]).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    unpoisoned(m.lock())
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use windows_sys::Win32::System::Threading::{PTP_CALLBACK_INSTANCE, PTP_POOL};
 
 use super::os::{self, Env};
+use crate::core::poison::unpoisoned;
 use crate::engine::{Backend, BackendChoice};
 use crate::result::CreateError;
 use crate::sys::EngineApi;
@@ -59,7 +60,7 @@ impl EngineApi for Engine {
     fn execute(&self, job: Box<dyn FnOnce() + Send>) {
         let context = Box::into_raw(Box::new(job)).cast::<c_void>();
         let submitted = {
-            let open = self.open.read().unwrap_or_else(|e| e.into_inner());
+            let open = unpoisoned(self.open.read());
             *open && os::try_submit_threadpool_callback(run_job, context, &self.env.0)
         };
         if !submitted {
@@ -76,7 +77,7 @@ impl EngineApi for Engine {
 
     /// Closes the pool (once).
     fn shutdown(&self) {
-        let mut open = self.open.write().unwrap_or_else(|e| e.into_inner());
+        let mut open = unpoisoned(self.open.write());
         if std::mem::replace(&mut *open, false) {
             os::close_threadpool(self.pool);
         }

@@ -11,6 +11,7 @@
 //! The state is process-wide: a test binary that uses it must run those tests one at a time
 //! (take a common lock) and [`reset`] between them.
 
+use crate::core::poison::unpoisoned;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -373,7 +374,7 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static LIVE_IO_CONTEXTS: AtomicUsize = AtomicUsize::new(0);
 
 fn state() -> MutexGuard<'static, State> {
-    STATE.lock().unwrap_or_else(|e| e.into_inner())
+    unpoisoned(STATE.lock())
 }
 
 fn refresh(s: &State) {

@@ -29,6 +29,7 @@ use super::complete::on_io_complete;
 use super::engine::Engine;
 use super::os::{self, CallbackEnviron, Env};
 use crate::core::ops::{Completion, NotifyOp, RecvOp, SendOp};
+use crate::core::poison::unpoisoned;
 use crate::core::state::SocketState;
 use crate::result::{CreateError, NotifyType, OpenError, OpenErrorKind, SubmitErrorKind};
 use crate::sys::{EngineApi, SocketApi};
@@ -455,11 +456,11 @@ impl Shared {
     pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock only means a panic elsewhere; every critical section leaves the data
         // consistent, so carry on.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        unpoisoned(self.inner.lock())
     }
 
     pub(super) fn wait<'a>(&self, g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
-        self.cv.wait(g).unwrap_or_else(|e| e.into_inner())
+        unpoisoned(self.cv.wait(g))
     }
 
     pub(super) fn notify(&self) {

@@ -21,6 +21,7 @@ use super::socket::{
     Dir, IoContext, Live, Op, Parked, Shared, Slot, FAILED, IN_FLIGHT, SUBMITTING,
 };
 use super::transport::OverlappedIo;
+use crate::core::poison::unpoisoned;
 use crate::core::state::SocketState;
 use crate::result::SubmitErrorKind;
 use crate::transport::SocketTransport;
@@ -69,7 +70,7 @@ impl Shared {
             Dir::Send => &self.send_order,
             Dir::Recv => &self.recv_order,
         };
-        let _order = order.lock().unwrap_or_else(|e| e.into_inner());
+        let _order = unpoisoned(order.lock());
         let (transport, io, seq) = {
             let g = self.lock();
             // A close waits for this call, so the transport is still there.

@@ -9,6 +9,7 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::super::sync::{lock, Condvar, Mutex};
+use crate::core::poison::unpoisoned;
 
 #[derive(Default)]
 struct State {
@@ -75,7 +76,7 @@ impl Source {
             if timeout.is_some() {
                 return;
             }
-            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+            s = unpoisoned(self.cv.wait(s));
         }
     }
 

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use super::super::driver::{Driver, MAX_LENDING_SHARDS};
 use super::super::sync::{fence, lock};
 use super::{Pool, Work, WATCH};
+use crate::core::poison::unpoisoned;
 
 /// `Shard::host` of a shard that is not lent.
 pub(super) const NO_HOST: usize = usize::MAX;
@@ -167,10 +168,7 @@ impl<D: Driver> Pool<D> {
             if h == NO_HOST {
                 break;
             }
-            let (p, waited) = s
-                .unpark
-                .wait_timeout(parked, WATCH)
-                .unwrap_or_else(|e| e.into_inner());
+            let (p, waited) = unpoisoned(s.unpark.wait_timeout(parked, WATCH));
             parked = p;
             if waited.timed_out() {
                 let now = self.shards[h].user.load(Acquire);

@@ -38,6 +38,7 @@ use std::time::Duration;
 use io_uring::{opcode, squeue, types, IoUring, Probe};
 
 use super::os;
+use crate::core::poison::unpoisoned;
 
 /// Submission queue entries of a ring.
 const ENTRIES: u32 = 1024;
@@ -277,7 +278,7 @@ impl Uring {
 
     /// The ring, for the thread that drives the shard (see the module docs).
     pub(crate) fn lock(&self) -> MutexGuard<'_, Ring> {
-        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+        unpoisoned(self.ring.lock())
     }
 
     fn try_lock(&self) -> Option<MutexGuard<'_, Ring>> {
