@@ -10,6 +10,7 @@ use std::ffi::{c_int, c_void};
 use std::io;
 use std::mem::MaybeUninit;
 
+use asock::buf::MAX_BUFFERS;
 use asock::{
     AsyncSocket, NotifyResult, NotifyType, RawBuf, ReceiveResult, SendResult, SendSyncResult,
     SocketState, SocketTransport, Transport,
@@ -490,18 +491,15 @@ pub unsafe extern "C" fn async_socket_close(async_socket: ASYNC_SOCKET_HANDLE) {
     })
 }
 
-/// The largest buffer count accepted: one whose descriptors fit in `u32::MAX` bytes (seed
-/// requirement 01_103, applied on every platform and to receives too).
-const MAX_BUFFER_COUNT: u32 = u32::MAX / std::mem::size_of::<ASYNC_SOCKET_BUFFER>() as u32;
-
-/// Copies `buffer_count` C descriptors into [`RawBuf`]s, `None` for a NULL array, a zero or
-/// excessive count, or when the copy cannot be allocated. Pointer and length checks are left to
-/// [`AsyncSocket::send_raw`] / [`AsyncSocket::receive_raw`].
+/// Copies `buffer_count` C descriptors into [`RawBuf`]s, `None` for a NULL array, a zero count
+/// or one over [`MAX_BUFFERS`] (refused before any descriptor is read), or when the copy cannot
+/// be allocated. The rest of the rule is [`AsyncSocket::send_raw`]'s /
+/// [`AsyncSocket::receive_raw`]'s, the same for Rust and C callers.
 ///
 /// # Safety
 /// `payload` is NULL or points to `buffer_count` readable descriptors.
 unsafe fn raw_bufs(payload: *const ASYNC_SOCKET_BUFFER, buffer_count: u32) -> Option<Vec<RawBuf>> {
-    if payload.is_null() || buffer_count == 0 || buffer_count > MAX_BUFFER_COUNT {
+    if payload.is_null() || buffer_count == 0 || buffer_count as usize > MAX_BUFFERS {
         return None;
     }
     // SAFETY: non-NULL, `buffer_count` readable descriptors (this function's contract).

@@ -11,6 +11,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use asock::buf::{check_buffers, MAX_BUFFERS};
 use asock::transport::{
     AcceptError, AddressType, SendErrorKind, SocketType, TransportReceiveError,
 };
@@ -313,8 +314,9 @@ pub unsafe extern "C" fn socket_transport_accept(
     })
 }
 
-/// Checks a `SOCKET_BUFFER` array: non-NULL, count > 0, every buffer non-NULL and non-empty,
-/// total within `u32`.
+/// Checks a `SOCKET_BUFFER` array by the library's one buffer rule ([`check_buffers`]): `None`
+/// for a NULL array, a count of 0 or over [`MAX_BUFFERS`] (refused before any descriptor is
+/// read), a NULL or empty buffer, or a total over `u32::MAX`.
 ///
 /// # Safety
 /// `payload` is NULL or points to `buffer_count` readable descriptors that stay valid for `'a`.
@@ -322,19 +324,17 @@ unsafe fn checked_buffers<'a>(
     payload: *const SOCKET_BUFFER,
     buffer_count: u32,
 ) -> Option<&'a [SOCKET_BUFFER]> {
-    if payload.is_null() || buffer_count == 0 {
+    if payload.is_null() || buffer_count == 0 || buffer_count as usize > MAX_BUFFERS {
         return None;
     }
     // SAFETY: non-NULL, `buffer_count` readable descriptors (this function's contract).
     let bufs = unsafe { std::slice::from_raw_parts(payload, buffer_count as usize) };
-    let mut total: u64 = 0;
-    for b in bufs {
-        if b.buffer.is_null() || b.length == 0 {
-            return None;
-        }
-        total += u64::from(b.length);
-    }
-    (total <= u64::from(u32::MAX)).then_some(bufs)
+    check_buffers(
+        bufs.iter()
+            .map(|b| (b.buffer.cast_const(), b.length as usize)),
+    )
+    .ok()
+    .map(|_| bufs)
 }
 
 /// `socket_transport_send`: writes every byte of the buffers, in order, before returning.

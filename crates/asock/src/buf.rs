@@ -100,6 +100,39 @@ impl RawBuf {
     }
 }
 
+/// The most buffers one send or receive takes: as many as have their descriptors (a start and a
+/// length each, the size of a [`RawBuf`], an `iovec` or a `WSABUF`) fit in `u32::MAX` bytes;
+/// 268,435,455 on 64-bit targets. A larger list is an argument error, for every caller and on
+/// every platform.
+pub const MAX_BUFFERS: usize = crate::core::validate::MAX_BUFFERS;
+
+/// Checks a list of buffers, each given as its start and length, by the rule every send and
+/// receive of [`AsyncSocket`](crate::AsyncSocket) applies, and returns their total length.
+///
+/// The rule, in the order checked: at least one buffer and at most [`MAX_BUFFERS`] (checked
+/// before any buffer is looked at), no null start, no zero length, a total of at most
+/// `u32::MAX`. The error names the first rule broken. Only the pointers' nullness is looked
+/// at, never the memory, so the check is safe on any value.
+///
+/// For a layer that takes buffer descriptors from elsewhere and wants the same rule (the C
+/// ABI's `socket_transport_send` / `socket_transport_receive` use it).
+///
+/// ```
+/// use asock::buf::check_buffers;
+///
+/// let (a, b) = ([0u8; 4], [0u8; 2]);
+/// assert_eq!(check_buffers([(a.as_ptr(), a.len()), (b.as_ptr(), b.len())]), Ok(6));
+/// assert!(check_buffers([(a.as_ptr(), 0)]).is_err());
+/// assert!(check_buffers([] as [(*const u8, usize); 0]).is_err());
+/// ```
+pub fn check_buffers<I>(bufs: I) -> Result<u32, &'static str>
+where
+    I: IntoIterator<Item = (*const u8, usize)>,
+    I::IntoIter: ExactSizeIterator,
+{
+    crate::core::validate::buffers(bufs.into_iter().map(|(ptr, len)| (!ptr.is_null(), len)))
+}
+
 /// A [`RawBuf`] that passed validation (non-null, non-empty); the `unsafe` submit functions
 /// wrap each descriptor in one so that the owned-buffer machinery can carry it.
 #[derive(Debug)]

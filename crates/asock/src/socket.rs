@@ -409,7 +409,7 @@ impl AsyncSocket {
 /// # Safety
 /// Each descriptor's memory must satisfy the contract of the calling `*_raw` function.
 unsafe fn check_raw(bufs: &[RawBuf]) -> Result<Vec<CheckedRawBuf>, SubmitError<()>> {
-    match validate::buffers(bufs.len(), bufs.iter().map(|b| (!b.ptr.is_null(), b.len))) {
+    match validate::buffers(bufs.iter().map(|b| (!b.ptr.is_null(), b.len))) {
         // SAFETY: non-null and non-empty (just checked); validity is the caller's contract.
         Ok(_) => Ok(bufs
             .iter()

@@ -67,7 +67,7 @@ typedef struct SOCKET_TRANSPORT_TAG* SOCKET_TRANSPORT_HANDLE;
 #endif
 
 #define SOCKET_SEND_RESULT_VALUES \
-    SOCKET_SEND_INVALID_ARG, /* 1: NULL transport or payload, count 0, a NULL or empty buffer, total over UINT32_MAX */ \
+    SOCKET_SEND_INVALID_ARG, /* 1: NULL transport or payload, count 0 or so large the descriptors exceed UINT32_MAX bytes, a NULL or empty buffer, total over UINT32_MAX */ \
     SOCKET_SEND_OK,          /* 2: every byte was written */ \
     SOCKET_SEND_ERROR,       /* 3: the transport holds no socket */ \
     SOCKET_SEND_FAILED,      /* 4: a system call failed (*bytes_sent tells how far it got) */ \
@@ -76,7 +76,7 @@ typedef enum SOCKET_SEND_RESULT_TAG { SOCKET_SEND_RESULT_INVALID = 0, SOCKET_SEN
 const char* MU_SOCKET_SEND_RESULT_ToString(SOCKET_SEND_RESULT value);
 
 #define SOCKET_RECEIVE_RESULT_VALUES \
-    SOCKET_RECEIVE_INVALID_ARG, /* 1: NULL transport or payload, count 0, a NULL or empty buffer, total over UINT32_MAX */ \
+    SOCKET_RECEIVE_INVALID_ARG, /* 1: NULL transport or payload, count 0 or so large the descriptors exceed UINT32_MAX bytes, a NULL or empty buffer, total over UINT32_MAX */ \
     SOCKET_RECEIVE_OK,          /* 2: at least one byte, filling the buffers in order */ \
     SOCKET_RECEIVE_WOULD_BLOCK, /* 3: no data now */ \
     SOCKET_RECEIVE_ERROR,       /* 4: the transport holds no socket, or a system call failed */ \

@@ -440,6 +440,8 @@ static void null_and_invalid_arguments_fail_cleanly(void)
     CHECK_EQ_INT(SOCKET_SEND_INVALID_ARG, socket_transport_send(c.client, &null_buf, 1, &n, 0, NULL));
     CHECK_EQ_INT(SOCKET_SEND_INVALID_ARG, socket_transport_send(c.client, &empty_buf, 1, &n, 0, NULL));
     CHECK_EQ_INT(SOCKET_SEND_INVALID_ARG, socket_transport_send(c.client, two_big, 2, &n, 0, NULL));
+    /* A count whose descriptors would exceed UINT32_MAX bytes is refused before any is read. */
+    CHECK_EQ_INT(SOCKET_SEND_INVALID_ARG, socket_transport_send(c.client, &good, UINT32_MAX, &n, 0, NULL));
     CHECK_EQ_INT(SOCKET_SEND_ERROR, socket_transport_send(fresh, &good, 1, &n, 0, NULL)); /* no socket */
     CHECK_EQ_INT(0, n);
     CHECK_EQ_INT(SOCKET_SEND_OK, socket_transport_send(c.client, &good, 1, NULL, SEND_FLAGS, NULL)); /* bytes_sent may be NULL */
@@ -449,6 +451,7 @@ static void null_and_invalid_arguments_fail_cleanly(void)
     CHECK_EQ_INT(SOCKET_RECEIVE_INVALID_ARG, socket_transport_receive(c.accepted, &good, 0, &n, 0, NULL));
     CHECK_EQ_INT(SOCKET_RECEIVE_INVALID_ARG, socket_transport_receive(c.accepted, &null_buf, 1, &n, 0, NULL));
     CHECK_EQ_INT(SOCKET_RECEIVE_INVALID_ARG, socket_transport_receive(c.accepted, &empty_buf, 1, &n, 0, NULL));
+    CHECK_EQ_INT(SOCKET_RECEIVE_INVALID_ARG, socket_transport_receive(c.accepted, &good, UINT32_MAX, &n, 0, NULL));
     CHECK_EQ_INT(SOCKET_RECEIVE_ERROR, socket_transport_receive(fresh, &good, 1, &n, 0, NULL)); /* no socket */
     wait_readable_bytes(c.accepted, 4);
     CHECK_EQ_INT(SOCKET_RECEIVE_OK, socket_transport_receive(c.accepted, &good, 1, NULL, 0, NULL)); /* bytes_recv may be NULL */

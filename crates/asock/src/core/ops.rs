@@ -167,11 +167,13 @@ impl Slots {
 }
 
 /// Captures the slots of `bufs` (one call of `bytes` per buffer), containing a panic of the
-/// buffer type, then checks them (contract C3).
+/// buffer type, then checks them (contract C3). A list of no or too many buffers is refused
+/// before any is captured.
 fn capture<B>(
     bufs: &mut [B],
     mut bytes: impl FnMut(&mut B) -> Slot,
 ) -> Result<Slots, &'static str> {
+    validate::buffer_count(bufs.len())?;
     let mut slots = Slots::with_room(bufs.len());
     let captured = catch_unwind(AssertUnwindSafe(|| {
         for b in bufs.iter_mut() {
@@ -181,10 +183,7 @@ fn capture<B>(
     if captured.is_err() {
         return Err("a buffer panicked when asked for its bytes");
     }
-    slots.total = validate::buffers(
-        slots.count(),
-        slots.all().iter().map(|s| (!s.base.is_null(), s.len)),
-    )?;
+    slots.total = validate::buffers(slots.all().iter().map(|s| (!s.base.is_null(), s.len)))?;
     Ok(slots)
 }
 

@@ -54,7 +54,9 @@ fn decode(state: u8) -> SocketState {
     }
 }
 
-/// 01_103: the size of a context with `count` `WSABUF`s must not exceed `u32::MAX`.
+/// 01_103: the size of a context with `count` `WSABUF`s must not exceed `u32::MAX`. The argument
+/// check already keeps the `WSABUF`s alone within it ([`crate::buf::MAX_BUFFERS`]); this adds
+/// the context itself, after the state check, where the seed puts it.
 fn context_fits(count: usize) -> bool {
     count
         .checked_mul(std::mem::size_of::<WSABUF>())
