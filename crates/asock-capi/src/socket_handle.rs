@@ -8,7 +8,7 @@
 #[cfg(unix)]
 use std::ffi::c_int;
 #[cfg(windows)]
-use std::ffi::{c_int, c_void};
+use std::ffi::c_void;
 
 use asock::SocketTransport;
 
@@ -28,48 +28,23 @@ pub const INVALID_SOCKET: SOCKET_HANDLE = std::ptr::without_provenance_mut(usize
 
 /// A CLIENT transport owning `socket_handle`, or `None` (the handle untouched and still the
 /// caller's) for `INVALID_SOCKET`, a handle that is not an open socket, a datagram socket or a
-/// listening socket. The transport makes the socket non-blocking.
+/// listening socket: [`SocketTransport::from_raw_stream_socket`]'s checks. The transport makes
+/// the socket non-blocking.
 ///
 /// # Safety
 /// On `Some` the transport owns the socket and closes it when dropped: the caller hands its
 /// ownership over (or gets it back with [`give_back`]).
-#[cfg(unix)]
 pub(crate) unsafe fn adopt(socket_handle: SOCKET_HANDLE) -> Option<SocketTransport> {
-    if socket_handle < 0
-        || sockopt_int(socket_handle, libc::SO_TYPE) != Some(libc::SOCK_STREAM)
-        || sockopt_int(socket_handle, libc::SO_ACCEPTCONN) != Some(0)
-    {
-        return None;
-    }
-    use std::os::fd::FromRawFd;
-    // SAFETY: the descriptor is an open stream socket (getsockopt succeeded on it) and the
-    // caller hands its ownership over (this function's contract).
-    let socket = unsafe { asock::socket2::Socket::from_raw_fd(socket_handle) };
-    Some(SocketTransport::from_socket(socket))
-}
-
-/// A CLIENT transport owning `socket_handle`, a Winsock stream socket that is not listening;
-/// `None` (the handle untouched) otherwise. See the Unix version.
-///
-/// # Safety
-/// As the Unix version.
-#[cfg(windows)]
-pub(crate) unsafe fn adopt(socket_handle: SOCKET_HANDLE) -> Option<SocketTransport> {
-    use windows_sys::Win32::Networking::WinSock::{SOCK_STREAM, SO_ACCEPTCONN, SO_TYPE};
     if socket_handle == INVALID_SOCKET {
         return None;
     }
-    let raw = socket_handle as usize;
-    if sockopt_int(raw, SO_TYPE) != Some(SOCK_STREAM as c_int)
-        || sockopt_int(raw, SO_ACCEPTCONN) != Some(0)
-    {
-        return None;
-    }
-    use std::os::windows::io::FromRawSocket;
-    // SAFETY: the handle is an open stream socket (getsockopt succeeded on it) and the caller
-    // hands its ownership over (this function's contract).
-    let socket = unsafe { asock::socket2::Socket::from_raw_socket(raw as _) };
-    Some(SocketTransport::from_socket(socket))
+    #[cfg(unix)]
+    let raw = socket_handle;
+    #[cfg(windows)]
+    let raw = socket_handle as usize as std::os::windows::io::RawSocket;
+    // SAFETY: the checks are made on the value before it is taken; if it is an open socket,
+    // the caller hands its ownership over (this function's contract).
+    unsafe { SocketTransport::from_raw_stream_socket(raw) }.ok()
 }
 
 /// Hands the socket of a transport made by [`adopt`] back to the caller, open: for a
@@ -82,47 +57,6 @@ pub(crate) fn give_back(transport: SocketTransport) {
         #[cfg(windows)]
         let _ = std::os::windows::io::IntoRawSocket::into_raw_socket(socket);
     }
-}
-
-/// An `int` socket option at `SOL_SOCKET` level, `None` if `getsockopt(2)` fails (for instance
-/// because `fd` is not an open socket).
-#[cfg(unix)]
-fn sockopt_int(fd: c_int, name: c_int) -> Option<c_int> {
-    let mut value: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
-    // SAFETY: plain system call on an integer descriptor with pointers to live locals of the
-    // sizes given; an invalid descriptor only makes it fail with EBADF / ENOTSOCK.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            name,
-            (&mut value as *mut c_int).cast::<std::ffi::c_void>(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(value)
-}
-
-/// An `int` socket option at `SOL_SOCKET` level, `None` if `getsockopt` fails (for instance
-/// because `socket` is not an open socket, or Winsock was never started).
-#[cfg(windows)]
-fn sockopt_int(socket: usize, name: i32) -> Option<c_int> {
-    use windows_sys::Win32::Networking::WinSock::{getsockopt, SOL_SOCKET};
-    let mut value: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as c_int;
-    // SAFETY: plain system call on a handle value with pointers to live locals of the sizes
-    // given; a value that is not a socket only makes it fail with WSAENOTSOCK.
-    let rc = unsafe {
-        getsockopt(
-            socket,
-            SOL_SOCKET,
-            name,
-            (&mut value as *mut c_int).cast::<u8>(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(value)
 }
 
 /// The raw socket as a `SOCKET_HANDLE`.

@@ -755,7 +755,7 @@ fn reconnect_after_disconnect_works() {
     assert!(server.is_valid_socket());
 }
 
-// ----- from_socket -------------------------------------------------------------
+// ----- from_socket, from_stream_socket -----------------------------------------
 
 #[test]
 fn from_socket_wraps_an_accepted_std_socket() {
@@ -782,6 +782,68 @@ fn from_socket_wraps_an_accepted_std_socket() {
     receive_and_check(&wrapped, &bufs);
     send_all(&wrapped, &bufs);
     receive_and_check(&client, &bufs);
+}
+
+#[test]
+fn from_stream_socket_refuses_a_listening_or_datagram_socket_and_gives_it_back_open() {
+    let listener = TcpListener::bind(loopback_v4()).expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let refused =
+        SocketTransport::from_stream_socket(Socket::from(listener)).expect_err("a listener");
+    assert!(
+        matches!(refused.error(), TransportError::InvalidArg(why) if why.contains("listening")),
+        "{refused:?}"
+    );
+    // Given back open and still listening: a client connects and is accepted.
+    let listener = TcpListener::from(refused.into_socket());
+    let client = std::net::TcpStream::connect(addr).expect("connect");
+    let (accepted, _) = listener.accept().expect("accept");
+
+    let udp = std::net::UdpSocket::bind(loopback_v4()).expect("bind udp");
+    let udp_addr = udp.local_addr().unwrap();
+    let refused = SocketTransport::from_stream_socket(Socket::from(udp)).expect_err("a datagram");
+    assert!(
+        matches!(refused.error(), TransportError::InvalidArg(why) if why.contains("stream")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::net::UdpSocket::from(refused.into_socket())
+            .local_addr()
+            .unwrap(),
+        udp_addr
+    );
+
+    // A connected stream socket is taken, as from_socket takes it.
+    let wrapped = SocketTransport::from_stream_socket(Socket::from(accepted)).expect("a stream");
+    assert_eq!(wrapped.socket_type(), SocketType::Client);
+    assert_eq!(wrapped.peer_addr(), client.local_addr().ok());
+}
+
+#[cfg(unix)]
+#[test]
+fn from_raw_stream_socket_checks_the_value_before_taking_it() {
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    let file = std::fs::File::open("/dev/null").expect("open /dev/null");
+    // SAFETY: not a socket: refused before anything is taken.
+    let err = unsafe { SocketTransport::from_raw_stream_socket(file.as_raw_fd()) }
+        .expect_err("not a socket");
+    assert!(matches!(err, TransportError::Io(_)), "{err:?}");
+    // SAFETY: -1 is no descriptor at all: refused the same way.
+    let err = unsafe { SocketTransport::from_raw_stream_socket(-1) }.expect_err("no descriptor");
+    assert!(matches!(err, TransportError::Io(_)), "{err:?}");
+    drop(file); // still ours, and closed here
+
+    let listener = TcpListener::bind(loopback_v4()).expect("bind");
+    // SAFETY: a listening socket is refused, and stays the listener's.
+    let err = unsafe { SocketTransport::from_raw_stream_socket(listener.as_raw_fd()) }
+        .expect_err("a listener");
+    assert!(matches!(err, TransportError::InvalidArg(_)), "{err:?}");
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
+    let raw = client.into_raw_fd();
+    // SAFETY: a connected stream socket whose ownership this test hands over.
+    let wrapped = unsafe { SocketTransport::from_raw_stream_socket(raw) }.expect("a stream");
+    assert_eq!(wrapped.underlying_socket(), Some(raw));
+    assert!(listener.accept().is_ok());
 }
 
 #[test]

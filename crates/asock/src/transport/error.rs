@@ -65,6 +65,45 @@ impl From<TransportError> for io::Error {
     }
 }
 
+/// The error of [`super::SocketTransport::from_stream_socket`]: why the socket was refused, and
+/// the socket itself, still open and the caller's.
+pub struct SocketRefused {
+    pub(super) error: TransportError,
+    pub(super) socket: socket2::Socket,
+}
+
+impl SocketRefused {
+    /// Why the socket was refused.
+    pub fn error(&self) -> &TransportError {
+        &self.error
+    }
+
+    /// The refused socket, open.
+    pub fn into_socket(self) -> socket2::Socket {
+        self.socket
+    }
+}
+
+impl fmt::Debug for SocketRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketRefused")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for SocketRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "socket refused: {}", self.error)
+    }
+}
+
+impl std::error::Error for SocketRefused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// The error of [`super::SocketTransport::accept`] (c-pal's `SOCKET_ACCEPT_RESULT`
 /// failures; `NO_CONNECTION` is `Ok(None)`).
 #[derive(Debug)]

@@ -68,6 +68,7 @@
 //! # }
 //! ```
 
+mod adopt;
 mod data;
 mod error;
 #[cfg(unix)]
@@ -84,7 +85,8 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 pub use error::{
-    AcceptError, SendErrorKind, TransportError, TransportReceiveError, TransportSendError,
+    AcceptError, SendErrorKind, SocketRefused, TransportError, TransportReceiveError,
+    TransportSendError,
 };
 
 /// What a [`SocketTransport`] is for.
@@ -168,7 +170,9 @@ impl SocketTransport {
     }
 
     /// A client transport that takes ownership of an already connected
-    /// socket (c-pal's `socket_transport_create_from_socket`).
+    /// socket, as it is: [`from_stream_socket`](Self::from_stream_socket)
+    /// first checks that it is a stream socket that is not listening (as
+    /// c-pal's `socket_transport_create_from_socket` does).
     ///
     /// Puts the socket in non-blocking mode (`fcntl(2)` `O_NONBLOCK`); should
     /// that fail the socket is kept as it is, and [`receive`](Self::receive)

@@ -4,7 +4,7 @@
 use std::ffi::c_int;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::Socket;
 
@@ -147,4 +147,44 @@ pub(super) fn interface_addresses() -> io::Result<Vec<LocalAddress>> {
         addresses.push(entry);
     }
     Ok(addresses)
+}
+
+/// A raw socket: a file descriptor.
+pub(super) type RawSocket = RawFd;
+
+/// The `SO_TYPE` of a stream socket.
+pub(super) const SOCK_STREAM: c_int = libc::SOCK_STREAM;
+
+/// `getsockopt(2)` of the `int` option `name` at `SOL_SOCKET` level: `SO_TYPE` or
+/// `SO_ACCEPTCONN` here. `fd` may be any value: one that is not an open socket makes the call
+/// fail (`EBADF`, `ENOTSOCK`), and nothing else happens to it.
+fn sockopt_int(fd: RawFd, name: c_int) -> io::Result<c_int> {
+    let mut value: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: a plain system call on an integer descriptor, with pointers to live locals of the
+    // sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&mut value as *mut c_int).cast::<std::ffi::c_void>(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(value)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `getsockopt(2)` `SO_TYPE`.
+pub(super) fn socket_type(fd: RawFd) -> io::Result<c_int> {
+    sockopt_int(fd, libc::SO_TYPE)
+}
+
+/// `getsockopt(2)` `SO_ACCEPTCONN`: whether `listen(2)` was called on the socket.
+pub(super) fn is_listening(fd: RawFd) -> io::Result<bool> {
+    sockopt_int(fd, libc::SO_ACCEPTCONN).map(|v| v != 0)
 }

@@ -172,3 +172,49 @@ pub(super) fn interface_addresses() -> io::Result<Vec<LocalAddress>> {
     }
     Ok(addresses)
 }
+
+/// A raw socket: a Winsock `SOCKET`.
+pub(super) type RawSocket = std::os::windows::io::RawSocket;
+
+/// The `SO_TYPE` of a stream socket.
+pub(super) const SOCK_STREAM: c_int = windows_sys::Win32::Networking::WinSock::SOCK_STREAM as c_int;
+
+/// `getsockopt` of the `int` option `name` at `SOL_SOCKET` level: `SO_TYPE` or `SO_ACCEPTCONN`
+/// here. `socket` may be any value: one that is not an open socket makes the call fail
+/// (`WSAENOTSOCK`; `WSANOTINITIALISED` before Winsock was started), and nothing else happens.
+fn sockopt_int(socket: RawSocket, name: i32) -> io::Result<c_int> {
+    use windows_sys::Win32::Networking::WinSock::{getsockopt, SOL_SOCKET};
+    let mut value: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as c_int;
+    // SAFETY: a plain system call on a handle value, with pointers to live locals of the sizes
+    // given.
+    let rc = unsafe {
+        getsockopt(
+            socket as SOCKET,
+            SOL_SOCKET,
+            name,
+            (&mut value as *mut c_int).cast::<u8>(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(value)
+    } else {
+        // SAFETY: reads the calling thread's last Winsock error; no preconditions.
+        Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }))
+    }
+}
+
+/// `getsockopt` `SO_TYPE`.
+pub(super) fn socket_type(socket: RawSocket) -> io::Result<c_int> {
+    sockopt_int(socket, windows_sys::Win32::Networking::WinSock::SO_TYPE)
+}
+
+/// `getsockopt` `SO_ACCEPTCONN`: whether `listen` was called on the socket.
+pub(super) fn is_listening(socket: RawSocket) -> io::Result<bool> {
+    sockopt_int(
+        socket,
+        windows_sys::Win32::Networking::WinSock::SO_ACCEPTCONN,
+    )
+    .map(|v| v != 0)
+}
