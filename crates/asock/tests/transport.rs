@@ -16,8 +16,8 @@ use asock::transport::{
 };
 use socket2::{Domain, Socket, Type};
 
-/// Generous bound for things that should happen at once on loopback.
-const WAIT: Duration = Duration::from_secs(3);
+mod common;
+use common::WAIT;
 
 #[cfg(target_os = "linux")]
 const FLAGS: i32 = libc::MSG_NOSIGNAL;
@@ -30,19 +30,11 @@ fn loopback_v4() -> SocketAddr {
 
 /// A listening server on 127.0.0.1, a connected client and the accepted end.
 fn connected_pair() -> (SocketTransport, SocketTransport, SocketTransport) {
-    let mut server = SocketTransport::server();
-    server.listen_on(loopback_v4(), 16).expect("listen");
-    let port = server.local_port().expect("listening port");
-    let mut client = SocketTransport::client();
-    client.connect("127.0.0.1", port, WAIT).expect("connect");
-    let accepted = server
-        .accept(WAIT)
-        .expect("accept")
-        .expect("a pending client");
-    (server, client, accepted)
+    let listener = common::Listener::v4();
+    let (client, accepted) = listener.connect_pair();
+    (listener.into_server(), client, accepted)
 }
 
-/// `count` buffers of `len` bytes, buffer i filled with `b'A' + i`.
 fn lettered_buffers(count: usize, len: usize) -> Vec<Vec<u8>> {
     (0..count).map(|i| vec![b'A' + i as u8; len]).collect()
 }
@@ -70,19 +62,6 @@ fn receive_and_check(transport: &SocketTransport, expected: &[Vec<u8>]) {
     for (i, (got, want)) in bufs.iter().zip(expected).enumerate() {
         assert_eq!(got, want, "buffer {i}");
     }
-}
-
-/// Reads until `len` bytes arrived (or fails after `WAIT` without data).
-fn receive_exactly(transport: &SocketTransport, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let mut filled = 0;
-    while filled < len {
-        let n = transport
-            .receive_timeout(&mut [IoSliceMut::new(&mut out[filled..])], 0, WAIT)
-            .expect("receive");
-        filled += n;
-    }
-    out
 }
 
 /// A port on 127.0.0.1 on which nothing listens (bound, then released).
@@ -531,7 +510,7 @@ fn data_before_close_is_delivered_then_shutdown() {
     let (_server, mut client, accepted) = connected_pair();
     send_all(&client, &[b"last words".to_vec()]);
     assert!(client.disconnect());
-    assert_eq!(receive_exactly(&accepted, 10), b"last words");
+    assert_eq!(common::raw_read_exact(&accepted, 10), b"last words");
     let mut buf = [0u8; 16];
     let result = accepted.receive_timeout(&mut [IoSliceMut::new(&mut buf)], 0, WAIT);
     assert!(
@@ -568,7 +547,7 @@ fn send_skips_empty_buffers_and_zero_total_is_ok() {
         )
         .expect("send");
     assert_eq!(sent, 3);
-    assert_eq!(receive_exactly(&accepted, 3), b"abc");
+    assert_eq!(common::raw_read_exact(&accepted, 3), b"abc");
     assert_eq!(
         client.send(&[IoSlice::new(&empty)], FLAGS).expect("send"),
         0

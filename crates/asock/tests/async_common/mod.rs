@@ -1,5 +1,6 @@
-//! Helpers of the async-layer test files (`futures.rs`, `listener.rs`, `stream.rs`): engines,
-//! connected pairs on loopback with kernel-chosen ports, bounded waits, executors, wakers.
+//! Helpers of the async-layer test files (`futures.rs`, `listener.rs`, `stream.rs`, `hyper.rs`):
+//! future sockets on loopback pairs, bounded waits, executors, wakers. The engine, the
+//! transport pair and the `WAIT` bound are the shared ones of `common/`.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -10,11 +11,13 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use asock::future::Socket;
-use asock::{ExecutionEngine, ReceiveResult, SocketTransport};
+#[path = "../common/mod.rs"]
+mod base;
+pub use base::{engine, transport_pair, WAIT};
 
-/// Bound of every wait for something that should happen promptly on loopback.
-pub const WAIT: Duration = Duration::from_secs(20);
+use asock::future::Socket;
+use asock::{ExecutionEngine, ReceiveResult};
+
 /// How long "not yet" checks watch.
 pub const QUIET: Duration = Duration::from_millis(150);
 pub const MIB: usize = 1 << 20;
@@ -22,26 +25,6 @@ pub const MIB: usize = 1 << 20;
 // =============================================================================================
 // Helpers
 // =============================================================================================
-
-pub fn engine() -> ExecutionEngine {
-    ExecutionEngine::new(None).expect("an engine")
-}
-
-/// Two connected transports on 127.0.0.1, kernel-chosen port: `(client, accepted)`.
-pub fn transport_pair() -> (SocketTransport, SocketTransport) {
-    let mut listener = SocketTransport::server();
-    listener
-        .listen_on("127.0.0.1:0".parse().unwrap(), 16)
-        .expect("listen");
-    let port = listener.local_port().expect("a port");
-    let mut client = SocketTransport::client();
-    client.connect("127.0.0.1", port, WAIT).expect("connect");
-    let accepted = listener
-        .accept(WAIT)
-        .expect("accept")
-        .expect("a connection within WAIT");
-    (client, accepted)
-}
 
 /// Two opened future sockets connected to each other.
 pub fn pair(engine: &ExecutionEngine) -> (Socket, Socket) {

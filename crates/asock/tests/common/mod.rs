@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 use asock::transport::{SocketTransport, TransportError, TransportReceiveError};
 use asock::{AsyncSocket, ExecutionEngine, ExecutionEngineParameters, ReceiveResult, SendResult};
 
-/// Bound of every wait for something that should happen promptly on loopback.
-pub const WAIT: Duration = Duration::from_secs(10);
+/// Bound of every wait for something that should happen promptly on loopback: the one bound of
+/// every integration test suite (the async-layer and Windows seed helpers and the transport
+/// tests take it from here). Generous, because it only ever runs out when something hangs, and
+/// the suites also run under sanitizers, valgrind and Wine.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// An engine with the default parameters (4 threads, no maximum).
 pub fn engine() -> ExecutionEngine {
@@ -53,6 +56,11 @@ impl Listener {
     /// Listens on 127.0.0.1, kernel-chosen port.
     pub fn v4() -> Self {
         Self::on("127.0.0.1:0".parse().expect("address"), "127.0.0.1").expect("listen on 127.0.0.1")
+    }
+
+    /// The listening server transport itself.
+    pub fn into_server(self) -> SocketTransport {
+        self.server
     }
 
     /// The port the kernel chose.

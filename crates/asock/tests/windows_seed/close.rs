@@ -38,7 +38,7 @@ fn close_returns_when_the_socket_is_not_open_01_022() {
             }
         });
     }
-    let (c, peer) = transports();
+    let (c, peer) = transport_pair();
     socket.open(c).expect("the open goes on");
     assert_eq!(
         seen.lock().unwrap().take(),
@@ -55,7 +55,7 @@ fn close_returns_when_the_socket_is_not_open_01_022() {
     // close is made to wait (CallbackMayRunLong FALSE) by the first receive's callback; the
     // second receive's (aborted) callback closes again.
     fault::reset();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let b = Arc::new(b);
     let (tx, rx) = mpsc::channel();
     let (b1, tx1) = (Arc::clone(&b), tx.clone());
@@ -99,7 +99,7 @@ fn close_moves_to_closing_closes_the_socket_waits_and_releases_01_019_01_021_01_
 {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let b = Arc::new(b);
     let during = Arc::new(Mutex::new(None));
     {
@@ -175,7 +175,7 @@ fn close_waits_for_executing_sends_and_receives_01_020() {
     let engine = engine();
     for kind in [CallKind::WsaSend, CallKind::WsaRecv] {
         fault::reset();
-        let (a, b) = open_pair(&engine);
+        let (a, b) = socket_pair(&engine);
         let a = Arc::new(a);
         // Hold a WSASend (WSARecv) in place; close from another thread meanwhile.
         let (entered, release) = hold_first(kind);

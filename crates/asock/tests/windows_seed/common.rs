@@ -53,8 +53,10 @@ pub fn under_wine() -> bool {
 
 // ----- the fault layer, engines, sockets ---------------------------------------------------------
 
-/// Bound of every wait for something that should happen promptly on loopback.
-pub const WAIT: Duration = Duration::from_secs(10);
+// The engine, the connected pairs and the `WAIT` bound are those of every integration suite.
+#[path = "../common/mod.rs"]
+mod shared;
+pub use shared::{engine, open_on, socket_pair, transport_pair, WAIT};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -73,10 +75,6 @@ impl Drop for Serial {
     }
 }
 
-pub fn engine() -> ExecutionEngine {
-    ExecutionEngine::new(None).expect("an engine with the default parameters")
-}
-
 pub fn engine_with(min: u32, max: u32) -> ExecutionEngine {
     ExecutionEngine::new(Some(ExecutionEngineParameters {
         min_thread_count: min,
@@ -93,30 +91,6 @@ pub fn listener() -> (SocketTransport, u16) {
         .expect("listen");
     let port = listener.local_port().expect("port");
     (listener, port)
-}
-
-/// A connected pair of transports on 127.0.0.1 (client, accepted).
-pub fn transports() -> (SocketTransport, SocketTransport) {
-    let (listener, port) = listener();
-    let mut client = SocketTransport::client();
-    client.connect("127.0.0.1", port, WAIT).expect("connect");
-    let server = listener
-        .accept(WAIT)
-        .expect("accept")
-        .expect("a pending client");
-    (client, server)
-}
-
-pub fn open_on(engine: &ExecutionEngine, transport: SocketTransport) -> AsyncSocket {
-    let socket = AsyncSocket::new(engine).expect("create");
-    socket.open(transport).expect("open");
-    socket
-}
-
-/// Two open async sockets connected to each other (client, server).
-pub fn open_pair(engine: &ExecutionEngine) -> (AsyncSocket, AsyncSocket) {
-    let (c, s) = transports();
-    (open_on(engine, c), open_on(engine, s))
 }
 
 /// Makes `transport`'s socket reset the connection when it is closed (`SO_LINGER` 0).

@@ -15,7 +15,7 @@ use crate::common::*;
 fn on_io_complete_with_null_overlapped_returns_01_063() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let pending = receive(&b, vec![vec![0u8; 1]]);
     let live = fault::live_io_contexts();
     fault::record(true);
@@ -50,7 +50,7 @@ fn on_io_complete_finds_the_context_calls_back_then_closes_the_event_and_frees_i
 ) {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     // Each CloseHandle records how many callbacks had run and how many contexts were alive.
     let callbacks = Arc::new(AtomicUsize::new(0));
     let at_close = Arc::new(Mutex::new(Vec::new()));
@@ -127,7 +127,7 @@ fn on_io_complete_finds_the_context_calls_back_then_closes_the_event_and_frees_i
 fn send_completion_maps_the_io_result_01_065_01_066_01_067_01_102() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     // SRS_ASYNC_SOCKET_WIN32_01_065 / SRS_ASYNC_SOCKET_WIN32_01_066: NO_ERROR, every byte: OK.
     assert_eq!(sent(&a, b"12345"), SendResult::Ok);
     assert_eq!(read_exactly(&b, 5), b"12345");
@@ -170,7 +170,7 @@ fn send_completion_maps_the_io_result_01_065_01_066_01_067_01_102() {
 fn receive_completion_maps_the_io_result_01_071_01_069_42_001_01_070_01_095_42_003() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     // SRS_ASYNC_SOCKET_WIN32_01_071 / SRS_ASYNC_SOCKET_WIN32_01_069: NO_ERROR: OK with the
     // byte count.
     let r = receive(&b, vec![vec![0u8; 8]]);
@@ -249,7 +249,7 @@ fn last_send(log: &[Call]) -> (usize, usize) {
 fn a_completion_posted_for_a_failed_submission_is_ignored() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     // WSASend really sends, but reports WSAENOBUFS: a failure for which a completion is posted
     // anyway (Winsock says none is for a TCP socket; a datagram's WSAEMSGSIZE is one that is).
     // The failure path is held back 300 ms (in WSAGetLastError), so that the pool runs
@@ -323,7 +323,7 @@ fn a_completion_posted_for_a_failed_submission_is_ignored() {
 fn a_real_synchronous_failure_posts_no_completion() {
     let _s = serial();
     let engine = engine();
-    let (c, s) = transports();
+    let (c, s) = transport_pair();
     reset_on_close(&s);
     let a = open_on(&engine, c);
     drop(s);
@@ -375,7 +375,7 @@ fn a_real_synchronous_failure_posts_no_completion() {
 fn notify_io_fails_04_002() {
     let _s = serial();
     let engine = engine();
-    let (a, _b) = open_pair(&engine);
+    let (a, _b) = socket_pair(&engine);
     fault::record(true);
     for io_type in [NotifyType::In, NotifyType::Out] {
         let called = Arc::new(AtomicBool::new(false));

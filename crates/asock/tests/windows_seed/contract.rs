@@ -16,7 +16,7 @@ use crate::common::*;
 fn completions_run_on_pool_threads_never_inside_the_submitting_call() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let me = thread::current().id();
     // Even a send that WSASend completes at once is delivered through the pool: on another
     // thread, so never on the submitting call's stack.
@@ -34,7 +34,7 @@ fn completions_run_on_pool_threads_never_inside_the_submitting_call() {
 fn receives_and_sends_complete_in_submission_order() {
     let _s = serial();
     let engine = engine_with(4, 0);
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let (tx, rx) = mpsc::channel();
     const N: usize = 200;
     for i in 0..N {
@@ -69,7 +69,7 @@ fn receives_and_sends_complete_in_submission_order() {
 fn concurrent_sends_never_interleave_and_every_byte_arrives() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let a = Arc::new(a);
     const THREADS: usize = 4;
     const PER: usize = 50;
@@ -118,7 +118,7 @@ fn concurrent_sends_never_interleave_and_every_byte_arrives() {
 fn a_receive_completes_behind_a_back_pressured_send_and_close_ends_both() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     // 64 MiB to a peer that never reads: the send stays pending (full duplex, C8/C9).
     let big = send(&a, vec![vec![0x5Au8; 64 << 20]]);
     let got = receive(&a, vec![vec![0u8; 16]]);
@@ -161,7 +161,7 @@ fn a_receive_completes_behind_a_back_pressured_send_and_close_ends_both() {
 fn close_from_inside_a_receive_callback_does_not_deadlock_and_completes_the_rest() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let b = Arc::new(b);
     let (tx, rx) = mpsc::channel();
     let b2 = Arc::clone(&b);
@@ -226,7 +226,7 @@ fn close_from_inside_a_receive_callback_does_not_deadlock_and_completes_the_rest
     assert_eq!(count(&calls(), CallKind::CallbackMayRunLong), 1);
     // Close from a callback with nothing else pending: no need to ask the pool, the rest of
     // the sequence is the same.
-    let (a, c) = open_pair(&engine);
+    let (a, c) = socket_pair(&engine);
     let c = Arc::new(c);
     let c2 = Arc::clone(&c);
     let (tx, rx) = mpsc::channel();
@@ -252,7 +252,7 @@ fn close_from_inside_a_callback_on_a_one_thread_pool_ends_once_the_rest_has_run(
     // One thread at most: the pool cannot lend another while the callback waits, so the close
     // made inside the callback must not wait (see `departures`).
     let engine = engine_with(1, 1);
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let b = Arc::new(b);
     let (tx, rx) = mpsc::channel();
     let b2 = Arc::clone(&b);
@@ -282,8 +282,8 @@ fn close_from_inside_a_callback_on_a_one_thread_pool_ends_once_the_rest_has_run(
 fn close_from_a_callback_of_another_socket_waits_normally() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
-    let (c, d) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
+    let (c, d) = socket_pair(&engine);
     let d = Arc::new(d);
     let pending = receive(&d, vec![vec![0u8; 1]]);
     let d2 = Arc::clone(&d);
@@ -314,7 +314,7 @@ fn close_from_a_callback_of_another_socket_waits_normally() {
 fn close_with_does_not_block_and_reports_closed_on_the_pool() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let pending = receive(&b, vec![vec![0u8; 1]]);
     let me = thread::current().id();
     let (tx, rx) = mpsc::channel();
@@ -352,7 +352,7 @@ fn close_with_while_opening_closes_once_the_open_succeeded() {
         });
     }
     fault::record(true);
-    let (c, _p) = transports();
+    let (c, _p) = transport_pair();
     socket.open(c).expect("the open itself succeeds");
     recv(&rx, "on_closed");
     assert_eq!(socket.state(), SocketState::Closed);
@@ -365,7 +365,7 @@ fn close_with_while_opening_closes_once_the_open_succeeded() {
 fn engine_jobs_run_on_a_thread_of_their_own_when_the_pool_refuses_them() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     fault::record(true);
     // close_with makes two jobs: the close itself, then on_closed once CLOSED.
     fault::inject(Fault {
@@ -390,7 +390,7 @@ fn dropping_the_last_engine_reference_inside_a_callback_does_not_deadlock() {
     fault::record(true);
     let engine = engine();
     let pool = engine.threadpool() as usize;
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     drop(engine);
     let holder = Arc::new(Mutex::new(Some(b)));
     let h2 = Arc::clone(&holder);
@@ -421,7 +421,7 @@ fn dropping_the_last_engine_reference_inside_a_callback_does_not_deadlock() {
 fn a_panicking_callback_is_contained() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     b.receive(vec![vec![0u8; 1]], |_, _, _| panic!("on purpose"))
         .unwrap();
     recv(&send(&a, vec![vec![1]]), "send");

@@ -10,7 +10,7 @@ use crate::common::*;
 fn cpal_send_and_receive_1_byte_succeeds() {
     let _s = serial();
     let engine = engine_with(4, 0);
-    let (client, server) = open_pair(&engine);
+    let (client, server) = socket_pair(&engine);
     // The server sends one buffer of 2 bytes; the client posts its receive afterwards.
     let sent = send(&server, vec![vec![0x42, 0x43]]);
     let got = receive(&client, vec![vec![0u8; 2]]);
@@ -26,7 +26,7 @@ fn cpal_send_and_receive_1_byte_succeeds() {
 fn cpal_receive_and_send_2_buffers_succeeds() {
     let _s = serial();
     let engine = engine_with(4, 0);
-    let (client, server) = open_pair(&engine);
+    let (client, server) = socket_pair(&engine);
     // The client posts a receive with two buffers (1 + 2 bytes) before the server sends two
     // buffers (2 + 1 bytes).
     let got = receive(&client, vec![vec![0u8; 1], vec![0u8; 2]]);
@@ -47,7 +47,7 @@ fn cpal_receive_and_send_2_buffers_succeeds() {
 fn cpal_when_server_socket_is_closed_receive_errors_on_client_side() {
     let _s = serial();
     let engine = engine_with(4, 0);
-    let (c, _server) = transports();
+    let (c, _server) = transport_pair();
     let raw = c.underlying_socket().unwrap() as usize;
     let client = AsyncSocket::new(&engine).unwrap();
     client.open(c).unwrap();

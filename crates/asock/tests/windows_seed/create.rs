@@ -86,7 +86,7 @@ fn create_fails_when_the_engine_pool_cannot_be_had_01_003() {
     );
     assert_eq!(kinds(&take_calls()), [CallKind::GetThreadpool]);
     // The next create finds the pool again and works.
-    let (c, peer) = transports();
+    let (c, peer) = transport_pair();
     let socket = open_on(&engine, c);
     let peer = open_on(&engine, peer);
     assert_eq!(sent(&socket, b"ok"), asock::SendResult::Ok);
@@ -163,7 +163,7 @@ fn destroy_of_an_open_socket_closes_it_releases_the_engine_and_frees_everything_
 ) {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     assert_eq!(engine.ref_count(), 3);
     let pending = receive(&b, vec![vec![0u8; 4]]);
     fault::record(true);
@@ -191,7 +191,7 @@ fn destroy_of_an_open_socket_closes_it_releases_the_engine_and_frees_everything_
 fn destroy_waits_while_the_socket_is_closing_01_093() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let b = Arc::new(b);
     // b's first receive completes with a byte and its callback closes b. The pool is made to
     // answer that no thread is to spare (CallbackMayRunLong FALSE), so that close cannot wait

@@ -17,7 +17,7 @@ use crate::common::*;
 fn a_second_close_waits_because_a_completion_is_still_to_run() {
     let _s = serial();
     let engine = engine();
-    let (_a, b) = open_pair(&engine);
+    let (_a, b) = socket_pair(&engine);
     let b = Arc::new(b);
     let ran = Arc::new(AtomicBool::new(false));
     {
@@ -76,7 +76,7 @@ fn a_second_close_waits_because_a_completion_is_still_to_run() {
 fn the_seed_wait_made_inside_a_callback_would_wait_for_that_callback() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     fault::record(true);
     let (tx, rx) = mpsc::channel();
     let io = Arc::new(Mutex::new(0usize));
@@ -145,8 +145,8 @@ fn a_close_on_a_full_pool_would_wait_for_completions_that_need_its_own_thread() 
     let _s = serial();
     // One thread at most.
     let engine = engine_with(1, 1);
-    let (a, b) = open_pair(&engine);
-    let (c, d) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
+    let (c, d) = socket_pair(&engine);
     let (b, d) = (Arc::new(b), Arc::new(d));
     let (tx, rx) = mpsc::channel();
     // b's callback closes b itself (its second receive still pending) and d (whose receive is
@@ -236,7 +236,7 @@ fn a_close_on_a_full_pool_would_wait_for_completions_that_need_its_own_thread() 
 fn without_cancelling_a_pending_send_the_close_waits_for_the_peer_under_wine() {
     let _s = serial();
     let engine = engine();
-    let (c, peer) = transports();
+    let (c, peer) = transport_pair();
     let a = Arc::new(open_on(&engine, c));
     // 64 MiB to a peer that does not read: part written, the rest pending.
     let big = send(&a, vec![vec![0x5Au8; 64 << 20]]);
@@ -286,7 +286,7 @@ fn without_cancelling_a_pending_send_the_close_waits_for_the_peer_under_wine() {
     // With the cancel, the close returns at once under Wine too, the send ERROR.
     fault::reset();
     fault::record(true);
-    let (c, _peer) = transports();
+    let (c, _peer) = transport_pair();
     let a = open_on(&engine, c);
     let big = send(&a, vec![vec![0x5Au8; 64 << 20]]);
     thread::sleep(Duration::from_millis(200));
@@ -314,8 +314,8 @@ fn a_completion_waiting_for_its_turn_on_a_pool_thread_would_starve_other_sockets
     let _s = serial();
     // Two threads at most.
     let engine = engine_with(2, 2);
-    let (a, s) = open_pair(&engine);
-    let (xp, x) = open_pair(&engine);
+    let (a, s) = socket_pair(&engine);
+    let (xp, x) = socket_pair(&engine);
     let (tx, rx) = mpsc::channel();
     let (xtx, xrx) = mpsc::channel::<()>();
     fault::record(true);
@@ -382,7 +382,7 @@ fn a_drop_inside_the_socket_own_callback_would_wait_for_its_own_thread() {
     let _s = serial();
     // One thread at most.
     let engine = engine_with(1, 1);
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     let holder: Arc<Mutex<Option<AsyncSocket>>> = Arc::new(Mutex::new(Some(b)));
     let (tx, rx) = mpsc::channel();
     {

@@ -18,7 +18,7 @@ fn open_sets_up_the_thread_pool_io_then_calls_back_ok_01_023_01_016_01_036_01_05
     let engine = engine();
     let pool = engine.threadpool() as usize;
     let socket = Arc::new(AsyncSocket::new(&engine).unwrap());
-    let (c, _peer) = transports();
+    let (c, _peer) = transport_pair();
     let handle = c.underlying_socket().unwrap() as usize;
     // Watch the state while the thread-pool I/O is being created.
     let during = Arc::new(Mutex::new(None));
@@ -87,14 +87,14 @@ fn open_async_takes_a_plain_function_and_open_no_callback() {
     let engine = engine();
     // A callback that captures nothing (the Rust form of a NULL context; the C ABI's tests
     // pass the NULL itself).
-    let (c, _p) = transports();
+    let (c, _p) = transport_pair();
     AsyncSocket::new(&engine)
         .unwrap()
         .open_async(c, on_open_without_context)
         .expect("open with a plain function");
     assert!(OPENED_WITHOUT_CONTEXT.load(SeqCst));
     // `open` is the form without a callback.
-    let (c, _p) = transports();
+    let (c, _p) = transport_pair();
     AsyncSocket::new(&engine).unwrap().open(c).expect("open");
 }
 
@@ -118,7 +118,7 @@ fn open_of_a_transport_without_a_socket_is_refused_and_hands_it_back() {
     assert!(!called.load(SeqCst));
     assert!(calls().is_empty(), "{:?}", calls());
     assert_eq!(socket.state(), SocketState::Closed);
-    let (c, _peer) = transports();
+    let (c, _peer) = transport_pair();
     socket.open(c).expect("a real transport opens");
 }
 
@@ -127,10 +127,10 @@ fn open_when_open_or_opening_fails_01_015() {
     let _s = serial();
     let engine = engine();
     let socket = AsyncSocket::new(&engine).unwrap();
-    let (c, _p1) = transports();
+    let (c, _p1) = transport_pair();
     socket.open(c).unwrap();
     // SRS_ASYNC_SOCKET_WIN32_01_015: already OPEN.
-    let (c2, _p2) = transports();
+    let (c2, _p2) = transport_pair();
     let err = socket.open(c2).expect_err("already open");
     assert!(matches!(err.kind(), OpenErrorKind::NotClosed), "{err:?}");
     assert!(err.into_transport().is_valid_socket(), "handed back usable");
@@ -138,8 +138,8 @@ fn open_when_open_or_opening_fails_01_015() {
     // SRS_ASYNC_SOCKET_WIN32_01_015: OPENING: a second open while the first one is creating
     // the thread-pool I/O fails at once.
     let socket = Arc::new(AsyncSocket::new(&engine).unwrap());
-    let (c3, _p3) = transports();
-    let (c4, _p4) = transports();
+    let (c3, _p3) = transport_pair();
+    let (c4, _p4) = transport_pair();
     let second: Arc<Mutex<Option<SocketTransport>>> = Arc::new(Mutex::new(Some(c4)));
     let verdict = Arc::new(Mutex::new(None));
     {
@@ -168,7 +168,7 @@ fn open_fails_when_create_threadpool_io_fails_and_hands_the_transport_back_01_03
     let _s = serial();
     let engine = engine();
     let socket = AsyncSocket::new(&engine).unwrap();
-    let (c, peer) = transports();
+    let (c, peer) = transport_pair();
     fault::record(true);
     fault::inject_once(
         CallKind::CreateThreadpoolIo,
@@ -207,14 +207,14 @@ fn open_fails_when_create_threadpool_io_fails_and_hands_the_transport_back_01_03
 fn a_socket_opened_and_closed_cannot_be_opened_again() {
     let _s = serial();
     let engine = engine();
-    let (c, peer) = transports();
+    let (c, peer) = transport_pair();
     let socket = open_on(&engine, c);
     socket.close();
     assert_eq!(socket.state(), SocketState::Closed);
     // The seed's design section: the async socket owns the transport and closes it, which
     // cannot be undone, so a closed async socket cannot be re-opened; the new transport is
     // handed back untouched, and no OS call is made.
-    let (c2, peer2) = transports();
+    let (c2, peer2) = transport_pair();
     fault::record(true);
     let err = socket.open(c2).expect_err("no re-open");
     assert!(matches!(err.kind(), OpenErrorKind::NotClosed), "{err:?}");

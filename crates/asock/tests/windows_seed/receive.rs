@@ -13,7 +13,7 @@ use crate::common::*;
 fn receive_argument_errors_01_086_01_091_01_092_01_096() {
     let _s = serial();
     let engine = engine();
-    let (a, _b) = open_pair(&engine);
+    let (a, _b) = socket_pair(&engine);
     fault::record(true);
     // (A NULL socket, buffer array or callback has no Rust form: the C ABI's tests.)
     // SRS_ASYNC_SOCKET_WIN32_01_086: 0 buffers.
@@ -66,7 +66,7 @@ fn receive_when_not_open_fails_01_098() {
             *during.lock().unwrap() = Some(r.map_err(|e| format!("{:?}", e.kind())));
         });
     }
-    let (c, _p) = transports();
+    let (c, _p) = transport_pair();
     socket.open(c).unwrap();
     assert_eq!(
         during.lock().unwrap().take(),
@@ -85,7 +85,7 @@ fn receive_builds_a_context_and_receives_through_the_transport_01_077_01_078_01_
 ) {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     fault::record(true);
     let bufs = vec![vec![0u8; 1], vec![0u8; 2], vec![0u8; 3]];
     let expected = wsabufs_of(&bufs);
@@ -165,7 +165,7 @@ fn receive_builds_a_context_and_receives_through_the_transport_01_077_01_078_01_
 fn receive_failing_is_an_error_after_cancelling_the_io_01_054_01_099_01_105_01_084() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     fault::record(true);
     // SRS_ASYNC_SOCKET_WIN32_01_054 / SRS_ASYNC_SOCKET_WIN32_01_099: the transport reports the
     // receive error, WSAGetLastError gives another error: CancelThreadpoolIo, then an error.

@@ -12,7 +12,7 @@ use crate::common::*;
 fn send_argument_errors_01_085_01_089_01_090_01_101() {
     let _s = serial();
     let engine = engine();
-    let (a, _b) = open_pair(&engine);
+    let (a, _b) = socket_pair(&engine);
     fault::record(true);
     // (A NULL socket, buffer array or callback has no Rust form: the C ABI's tests.)
     // SRS_ASYNC_SOCKET_WIN32_01_085: 0 buffers.
@@ -77,7 +77,7 @@ fn send_when_not_open_is_not_open_01_097() {
             *during.lock().unwrap() = Some(r.map_err(|e| e.send_sync_result()));
         });
     }
-    let (c, _p) = transports();
+    let (c, _p) = transport_pair();
     socket.open(c).unwrap();
     assert_eq!(
         during.lock().unwrap().take(),
@@ -96,7 +96,7 @@ fn send_when_not_open_is_not_open_01_097() {
 fn send_context_exceeding_u32_max_is_an_error_01_103() {
     let _s = serial();
     let engine = engine();
-    let (a, _b) = open_pair(&engine);
+    let (a, _b) = socket_pair(&engine);
     fault::record(true);
     // As many one-byte buffers as the argument check allows (asock::buf::MAX_BUFFERS, whose
     // WSABUFs alone just fit in UINT32_MAX bytes): a valid total, but the context around the
@@ -122,7 +122,7 @@ fn send_builds_a_context_and_sends_it_through_the_transport_01_028_01_050_01_056
 ) {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     fault::record(true);
     let bufs = vec![b"he".to_vec(), b"llo".to_vec(), b" world".to_vec()];
     let expected = wsabufs_of(&bufs);
@@ -198,7 +198,7 @@ fn send_builds_a_context_and_sends_it_through_the_transport_01_028_01_050_01_056
 fn send_that_goes_pending_is_not_an_error_01_053() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     fault::record(true);
     // Really pending: 32 MiB to a peer that is not reading yet.
     let big: Vec<u8> = (0u32..32 << 20).map(|i| (i % 251) as u8).collect();
@@ -225,7 +225,7 @@ fn send_that_goes_pending_is_not_an_error_01_053() {
 fn send_failing_with_a_reset_is_not_open_after_cancelling_the_io_01_062_01_100_42_002() {
     let _s = serial();
     let engine = engine();
-    let (a, _b) = open_pair(&engine);
+    let (a, _b) = socket_pair(&engine);
     fault::record(true);
     fault::inject_once(CallKind::WsaSend, Outcome::Fail(WSAECONNRESET));
     let (kind, sync, bufs) = send_err(&a, vec![b"x".to_vec()]);
@@ -267,7 +267,7 @@ fn send_failing_with_a_reset_is_not_open_after_cancelling_the_io_01_062_01_100_4
 fn send_failing_otherwise_is_an_error_after_cancelling_the_io_01_100_01_106_01_029() {
     let _s = serial();
     let engine = engine();
-    let (a, b) = open_pair(&engine);
+    let (a, b) = socket_pair(&engine);
     fault::record(true);
     // SRS_ASYNC_SOCKET_WIN32_01_106 (and 01_100): another WSA error: CancelThreadpoolIo, ERROR.
     fault::inject_once(CallKind::WsaSend, Outcome::Fail(WSAENOBUFS));

@@ -9,7 +9,9 @@ use super::super::epoll::Epoll;
 use super::lend::NO_HOST;
 use super::{current, Pool, Task};
 
-const WAIT: Duration = Duration::from_secs(2);
+/// The bound of every wait here, the same as the integration suites' (`tests/common`): it
+/// only runs out when something hangs.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Polls `cond` every millisecond until it holds; fails the test after [`WAIT`].
 fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
