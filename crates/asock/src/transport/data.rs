@@ -31,7 +31,8 @@ impl SocketTransport {
     ///
     /// * [`SendErrorKind::InvalidArg`]: `bufs` is empty;
     /// * [`SendErrorKind::NotOpen`]: the transport holds no socket;
-    /// * [`SendErrorKind::Shutdown`]: `ECONNRESET`, `ECONNABORTED` or `EPIPE`;
+    /// * [`SendErrorKind::Shutdown`]: `ECONNRESET`, `ECONNABORTED`, `EPIPE` or
+    ///   `ENOTCONN`;
     /// * [`SendErrorKind::Failed`]: any other error.
     pub fn send(&self, bufs: &[IoSlice<'_>], flags: i32) -> Result<usize, TransportSendError> {
         let fail = |kind, bytes_sent| Err(TransportSendError { kind, bytes_sent });

@@ -163,7 +163,8 @@ pub enum SendErrorKind {
     /// A system call failed.
     Failed(io::Error),
     /// The connection is gone: reset by the peer (`ECONNRESET`), aborted
-    /// (`ECONNABORTED`) or closed for writing (`EPIPE`).
+    /// (`ECONNABORTED`), closed for writing (`EPIPE`) or not connected
+    /// (`ENOTCONN`).
     Shutdown,
 }
 
