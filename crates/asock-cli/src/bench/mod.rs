@@ -193,9 +193,9 @@ pub fn scenarios(connections: usize, http_connections: usize, both: bool) -> Vec
             "idle open sockets, one pending 64 B receive each: user-space heap (kernel socket memory is the same for all)".into(),
             "heap bytes/socket",
             "-",
-            vec![Peer("asock", idle::asock), Peer("tokio-mt(2)", idle::tokio)],
+            vec![Asock("asock", idle::asock), Peer("tokio-mt(2)", idle::tokio)],
             &["tokio-mt(2)"],
-            false,
+            both,
         ),
         scenario(
             ScenarioId::P5,
