@@ -10,7 +10,6 @@ use std::ffi::{c_int, c_void};
 use std::io;
 use std::mem::MaybeUninit;
 
-use asock::buf::MAX_BUFFERS;
 use asock::{
     AsyncSocket, NotifyResult, NotifyType, RawBuf, ReceiveResult, SendResult, SendSyncResult,
     SocketState, SocketTransport, Transport,
@@ -19,7 +18,7 @@ use asock::{
 use crate::execution_engine::{engine_ref, EXECUTION_ENGINE_HANDLE};
 use crate::socket_handle::{self, SOCKET_HANDLE};
 use crate::socket_transport::{is_client, transport_ref, SOCKET_TRANSPORT_HANDLE};
-use crate::{failure, guard, Context, SUCCESS};
+use crate::{descriptors, failure, guard, Context, SUCCESS};
 
 /// `ASYNC_SOCKET_OPEN_RESULT` (a C enum, passed as `int`).
 pub type ASYNC_SOCKET_OPEN_RESULT = c_int;
@@ -491,19 +490,15 @@ pub unsafe extern "C" fn async_socket_close(async_socket: ASYNC_SOCKET_HANDLE) {
     })
 }
 
-/// Copies `buffer_count` C descriptors into [`RawBuf`]s, `None` for a NULL array, a zero count
-/// or one over [`MAX_BUFFERS`] (refused before any descriptor is read), or when the copy cannot
-/// be allocated. The rest of the rule is [`AsyncSocket::send_raw`]'s /
-/// [`AsyncSocket::receive_raw`]'s, the same for Rust and C callers.
+/// Copies `buffer_count` C descriptors into [`RawBuf`]s, `None` for an array [`descriptors`]
+/// refuses, or when the copy cannot be allocated. The rest of the rule is
+/// [`AsyncSocket::send_raw`]'s / [`AsyncSocket::receive_raw`]'s, the same for Rust and C callers.
 ///
 /// # Safety
 /// `payload` is NULL or points to `buffer_count` readable descriptors.
 unsafe fn raw_bufs(payload: *const ASYNC_SOCKET_BUFFER, buffer_count: u32) -> Option<Vec<RawBuf>> {
-    if payload.is_null() || buffer_count == 0 || buffer_count as usize > MAX_BUFFERS {
-        return None;
-    }
-    // SAFETY: non-NULL, `buffer_count` readable descriptors (this function's contract).
-    let descriptors = unsafe { std::slice::from_raw_parts(payload, buffer_count as usize) };
+    // SAFETY: NULL or `buffer_count` readable descriptors (this function's contract).
+    let descriptors = unsafe { descriptors(payload, buffer_count) }?;
     let mut bufs = Vec::new();
     bufs.try_reserve_exact(descriptors.len()).ok()?;
     bufs.extend(

@@ -103,6 +103,21 @@ pub(crate) use failure;
 /// `int` success value.
 pub(crate) const SUCCESS: c_int = 0;
 
+/// A caller's array of `count` buffer descriptors, or `None` for a NULL array or a count of 0 or
+/// over [`asock::buf::MAX_BUFFERS`]: refused before any descriptor is read, so a count that
+/// overstates the array is never read past. The descriptors themselves are the caller's to
+/// check ([`asock::buf::check_buffers`] or the `*_raw` submissions).
+///
+/// # Safety
+/// `payload` is NULL or points to `count` readable descriptors that stay valid for `'a`.
+pub(crate) unsafe fn descriptors<'a, T>(payload: *const T, count: u32) -> Option<&'a [T]> {
+    if payload.is_null() || count == 0 || count as usize > asock::buf::MAX_BUFFERS {
+        return None;
+    }
+    // SAFETY: non-NULL, `count` readable descriptors valid for `'a` (this function's contract).
+    Some(unsafe { std::slice::from_raw_parts(payload, count as usize) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,14 +11,14 @@ use std::io::{IoSlice, IoSliceMut};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use asock::buf::{check_buffers, MAX_BUFFERS};
+use asock::buf::check_buffers;
 use asock::transport::{
     AcceptError, AddressType, SendErrorKind, SocketType, TransportReceiveError,
 };
 use asock::SocketTransport;
 
 use crate::socket_handle::{self, INVALID_SOCKET, SOCKET_HANDLE};
-use crate::{failure, guard, SUCCESS};
+use crate::{descriptors, failure, guard, SUCCESS};
 
 /// `MAX_GET_HOST_NAME_LEN`: size of the host name buffer of
 /// [`socket_transport_get_local_address`].
@@ -314,9 +314,9 @@ pub unsafe extern "C" fn socket_transport_accept(
     })
 }
 
-/// Checks a `SOCKET_BUFFER` array by the library's one buffer rule ([`check_buffers`]): `None`
-/// for a NULL array, a count of 0 or over [`MAX_BUFFERS`] (refused before any descriptor is
-/// read), a NULL or empty buffer, or a total over `u32::MAX`.
+/// Checks a `SOCKET_BUFFER` array by the library's one buffer rule: `None` for an array
+/// [`descriptors`] refuses, a NULL or empty buffer, or a total over `u32::MAX`
+/// ([`check_buffers`]).
 ///
 /// # Safety
 /// `payload` is NULL or points to `buffer_count` readable descriptors that stay valid for `'a`.
@@ -324,11 +324,9 @@ unsafe fn checked_buffers<'a>(
     payload: *const SOCKET_BUFFER,
     buffer_count: u32,
 ) -> Option<&'a [SOCKET_BUFFER]> {
-    if payload.is_null() || buffer_count == 0 || buffer_count as usize > MAX_BUFFERS {
-        return None;
-    }
-    // SAFETY: non-NULL, `buffer_count` readable descriptors (this function's contract).
-    let bufs = unsafe { std::slice::from_raw_parts(payload, buffer_count as usize) };
+    // SAFETY: NULL or `buffer_count` readable descriptors valid for `'a` (this function's
+    // contract).
+    let bufs = unsafe { descriptors(payload, buffer_count) }?;
     check_buffers(
         bufs.iter()
             .map(|b| (b.buffer.cast_const(), b.length as usize)),
