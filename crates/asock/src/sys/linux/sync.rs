@@ -5,7 +5,6 @@
 //! Everything the pool and the socket core share between threads comes from here: locks,
 //! condition variables, atomics, thread spawning and thread-locals.
 
-use crate::core::poison::unpoisoned;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
 #[cfg(loom)]
@@ -23,6 +22,8 @@ pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 pub(crate) use std::thread::JoinHandle;
 #[cfg(not(loom))]
 pub(crate) use std::thread_local;
+
+use crate::core::poison::unpoisoned;
 
 /// Starts a named thread.
 pub(crate) fn spawn(

@@ -11,11 +11,12 @@
 //! The state is process-wide: a test binary that uses it must run those tests one at a time
 //! (take a common lock) and [`reset`] between them.
 
-use crate::core::poison::unpoisoned;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
+
+use crate::core::poison::unpoisoned;
 
 /// One OS call made by the backend (or one completion it received), with its arguments.
 /// Handles and pointers are given as `usize`.
